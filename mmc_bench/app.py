@@ -1,0 +1,89 @@
+"""The Hydra application behind ``python -m mmc_bench`` and ``mmc-bench``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from mmc_bench.config import register_configs
+from mmc_bench.errors import UserError
+from mmc_bench.runner import METRICS_FILE, failure_record, read_completed, run_experiment, write_json_atomic
+
+log = logging.getLogger("mmc_bench")
+SUMMARY_KEYS = ("acc", "nmi", "nmi_geometric", "ari", "purity", "f_score", "final_loss", "wall_time_s")
+
+
+def _path_suffix(override_dirname: str) -> str:
+    """Extra overrides become a sub-folder, so runs that differ only in hyper-parameters never share a folder."""
+    return f"/{override_dirname}" if override_dirname else ""
+
+
+OmegaConf.register_new_resolver("mmc_suffix", _path_suffix, replace=True)
+register_configs()
+
+
+def variant_label(override_dirname: str) -> str:
+    """The hyper-parameter overrides that distinguish this run, without the experiment preset."""
+    items = [item for item in override_dirname.split(",") if item and not item.startswith("experiment=")]
+    return ",".join(items)
+
+
+# conf/ sits beside the package (an editable install), so its path is absolute, not a python module.
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
+def _app(cfg: DictConfig) -> float | None:
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    previous = read_completed(run_dir)
+    if previous is not None and cfg.skip_completed:
+        print(f"already completed in {run_dir} (skip_completed=false runs it again)")
+        print_summary(previous, run_dir)
+        return previous.get("acc")
+    try:
+        record = run_experiment(cfg, run_dir, variant_label(hydra_cfg.job.override_dirname))
+    except UserError as exc:
+        if read_completed(run_dir) is None:
+            write_json_atomic(
+                run_dir / METRICS_FILE,
+                failure_record(cfg, variant_label(hydra_cfg.job.override_dirname), str(exc)),
+            )
+        if multirun:
+            log.error("run failed: %s", exc)
+            return None
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    print_summary(record, run_dir)
+    if record["status"] != "completed" and not multirun:
+        sys.exit(1)
+    return record.get("acc")
+
+
+def print_summary(record: dict[str, Any], run_dir: Path) -> None:
+    head = f"{record['method']} on {record['dataset']} ({record['setting']}, seed {record['seed']}): {record['status']}"
+    if record["status"] != "completed":
+        print(f"{head}: {record.get('error', '')}")
+        return
+    figures = "  ".join(
+        f"{k}={record[k]:.4f}" if isinstance(record.get(k), float) else f"{k}={record.get(k)}"
+        for k in SUMMARY_KEYS
+        if k in record
+    )
+    print(f"{head}\n  {figures}\n  outputs: {run_dir}")
+
+
+def main() -> None:
+    _app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,12 @@
+"""Clustering methods. Each module defines its config schema and registers it; the runner builds by _target_."""
+
+from __future__ import annotations
+
+import importlib
+
+METHOD_MODULES = ("mmc_bench.methods.baselines",)
+
+
+def load_all_methods() -> None:
+    for module in METHOD_MODULES:
+        importlib.import_module(module)

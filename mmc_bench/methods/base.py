@@ -1,0 +1,55 @@
+"""The interface every clustering method implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from mmc_bench.config import Setting
+from mmc_bench.data.dataset import MultiViewDataset
+from mmc_bench.tracking import RunLog
+
+
+@dataclass
+class FitContext:
+    """What a method gets besides the data: its seed, the device, and the run's log."""
+
+    seed: int
+    device: torch.device
+    log: RunLog
+
+
+@dataclass
+class Prediction:
+    """Hard labels for every sample, optionally soft assignments (n x K) and an embedding (n x d)."""
+
+    labels: np.ndarray
+    soft: np.ndarray | None = None
+    embedding: np.ndarray | None = None
+
+
+class ClusteringMethod(ABC):
+    """Fit on the training part of a dataset, then predict any part of it.
+
+    ``fit`` never sees labels: the runner passes data whose ``labels`` are removed. It returns the final
+    training loss (the quantity a paper's lowest-loss protocol selects on), or None when there is none.
+    """
+
+    supported_settings: ClassVar[frozenset[Setting]] = frozenset({Setting.paired})
+
+    def __init__(self, config: Any):
+        self.config = config
+
+    @abstractmethod
+    def fit(self, data: MultiViewDataset, ctx: FitContext) -> float | None: ...
+
+    @abstractmethod
+    def predict(self, data: MultiViewDataset) -> Prediction: ...
+
+    def summary(self) -> dict[str, Any]:
+        """Extra method-specific figures for metrics.json (e.g. learned view weights)."""
+        return {}

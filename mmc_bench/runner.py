@@ -1,0 +1,228 @@
+"""One experiment: data in, method fitted, labels scored, every output written into the run directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import subprocess
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from hydra.utils import get_class, to_absolute_path
+from omegaconf import DictConfig, OmegaConf
+
+from mmc_bench import __version__
+from mmc_bench.config import Setting
+from mmc_bench.data.build import apply_split, load_dataset
+from mmc_bench.data.dataset import MultiViewDataset
+from mmc_bench.data.preprocess import preprocess_views
+from mmc_bench.data.settings import apply_setting
+from mmc_bench.errors import TrainingDiverged, UserError
+from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction
+from mmc_bench.metrics import evaluate
+from mmc_bench.tracking import RunLog
+
+METRICS_FILE = "metrics.json"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(
+            f"device={name} was asked for but CUDA is not available here; use device=auto or device=cpu"
+        )
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise UserError(f"device={name} is not a device name; use auto, cpu, cuda or cuda:N") from None
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def prepare_dataset(cfg: DictConfig) -> MultiViewDataset:
+    """Load, split, draw the setting's view mask, then preprocess (fitted on the training part)."""
+    data_dir = Path(to_absolute_path(cfg.data_dir))
+    data = load_dataset(cfg.dataset, data_dir)
+    data = apply_split(data, cfg.dataset.split, cfg.dataset.train_fraction, cfg.seed)
+    data = apply_setting(
+        data,
+        Setting(cfg.setting),
+        cfg.seed,
+        missing_rate=cfg.missing_rate,
+        missing_views=None if cfg.missing_views is None else list(cfg.missing_views),
+    )
+    return preprocess_views(data, list(cfg.dataset.preprocess))
+
+
+def build_method(method_cfg: DictConfig) -> ClusteringMethod:
+    method_class = get_class(method_cfg._target_)
+    return method_class(OmegaConf.to_object(method_cfg))
+
+
+def check_setting(method: ClusteringMethod, name: str, setting: Setting) -> None:
+    if setting not in method.supported_settings:
+        allowed = ", ".join(sorted(s.value for s in method.supported_settings))
+        raise UserError(f"method '{name}' does not support setting={setting.value}; it supports: {allowed}")
+
+
+def read_completed(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / METRICS_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return record if record.get("status") == "completed" else None
+
+
+def write_json_atomic(path: Path, record: dict[str, Any]) -> None:
+    """Write to a temporary file beside ``path`` and rename it over, so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(record, indent=2, default=_json_default) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[str, Any]:
+    """Run one configured experiment in ``run_dir`` and return its metrics record (also written there)."""
+    start = time.perf_counter()
+    record = _base_record(cfg, variant)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    seed_everything(cfg.seed)
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    record["device"] = str(device)
+    method = build_method(cfg.method)
+    check_setting(method, cfg.method.name, Setting(cfg.setting))
+    data = prepare_dataset(cfg)
+    record.update(n_samples=data.n_samples, n_clusters=data.n_clusters, view_dims=data.view_dims)
+    log = RunLog(run_dir)
+    try:
+        train = data.train_part()
+        final_loss = method.fit(replace(train, labels=None), FitContext(cfg.seed, device, log))
+        prediction = method.predict(data)
+    except TrainingDiverged as exc:
+        record.update(status="failed", error=str(exc), failed_epoch=exc.epoch)
+        return _finish(record, log, run_dir, start)
+    record["final_loss"] = None if final_loss is None else float(final_loss)
+    record.update(score(data, prediction.labels))
+    record.update(method.summary())
+    if cfg.save_predictions:
+        save_predictions(run_dir, data, prediction)
+    log.scalars("metrics", {k: v for k, v in record.items() if isinstance(v, float)})
+    record["status"] = "completed"
+    return _finish(record, log, run_dir, start)
+
+
+def _finish(record: dict[str, Any], log: RunLog, run_dir: Path, start: float) -> dict[str, Any]:
+    record["wall_time_s"] = round(time.perf_counter() - start, 3)
+    log.history().to_csv(run_dir / "history.csv", index=False)
+    log.close()
+    write_json_atomic(run_dir / METRICS_FILE, record)
+    return record
+
+
+def score(data: MultiViewDataset, labels: np.ndarray) -> dict[str, Any]:
+    """Metrics on the test part when there is a split (train metrics under 'train'), else on all samples."""
+    if data.labels is None:
+        return {"note": "the data has no labels: metrics were not computed"}
+    if not data.has_split:
+        return evaluate(data.labels, labels)
+    test, train = ~data.is_train, data.is_train
+    metrics = evaluate(data.labels[test], labels[test])
+    metrics["train"] = evaluate(data.labels[train], labels[train])
+    metrics.update(n_train=int(train.sum()), n_test=int(test.sum()))
+    return metrics
+
+
+def save_predictions(run_dir: Path, data: MultiViewDataset, prediction: Prediction) -> None:
+    table = pd.DataFrame({"sample": np.arange(data.n_samples), "predicted": prediction.labels})
+    if data.has_split:
+        table["part"] = np.where(data.is_train, "train", "test")
+    table.to_csv(run_dir / "predictions.csv", index=False)
+    arrays = {"labels": prediction.labels}
+    if prediction.soft is not None:
+        arrays["soft"] = prediction.soft.astype(np.float32)
+    if prediction.embedding is not None and prediction.embedding.size <= 50_000_000:
+        arrays["embedding"] = prediction.embedding.astype(np.float32)
+    np.savez_compressed(run_dir / "predictions.npz", **arrays)
+
+
+def failure_record(cfg: DictConfig, variant: str, message: str) -> dict[str, Any]:
+    return {**_base_record(cfg, variant), "status": "failed", "error": message}
+
+
+def _base_record(cfg: DictConfig, variant: str) -> dict[str, Any]:
+    return {
+        "status": "running",
+        "method": cfg.method.name,
+        "dataset": cfg.dataset.name,
+        "setting": str(cfg.setting),
+        "missing_rate": cfg.missing_rate,
+        "seed": cfg.seed,
+        "variant": variant,
+        "experiment": cfg.get("experiment_name"),
+        "versions": versions(),
+        "git_commit": git_commit(),
+    }
+
+
+def versions() -> dict[str, str]:
+    import hydra
+    import sklearn
+
+    return {
+        "mmc_bench": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scikit_learn": sklearn.__version__,
+        "hydra": hydra.__version__,
+    }
+
+
+def git_commit() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{out}-dirty" if dirty else out

@@ -1,0 +1,106 @@
+"""The runner as a user drives it: python -m mmc_bench ... in a fresh folder."""
+
+import json
+
+import pandas as pd
+
+from tests.conftest import run_cli
+
+FAST = ["dataset=synthetic", "method=kmeans", "method.n_init=2"]
+
+
+def test_end_to_end_run_writes_every_output(tmp_path):
+    result = run_cli(*FAST, "seed=3", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    run_dir = tmp_path / "outputs/runs/synthetic/kmeans/paired/seed3/method.n_init=2"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "completed"
+    for key in (
+        "method",
+        "dataset",
+        "setting",
+        "seed",
+        "n_samples",
+        "acc",
+        "nmi",
+        "nmi_geometric",
+        "ari",
+        "purity",
+        "f_score",
+        "precision",
+        "recall",
+        "final_loss",
+        "wall_time_s",
+        "device",
+        "versions",
+        "git_commit",
+    ):
+        assert key in metrics, key
+    assert metrics["seed"] == 3 and metrics["n_samples"] == 300 and metrics["device"] == "cpu"
+    assert metrics["acc"] > 0.9  # three well-separated Gaussian clusters
+    assert "acc=" in result.stdout
+    assert (run_dir / "config.yaml").read_text().count("seed: 3") == 1
+    assert len(pd.read_csv(run_dir / "predictions.csv")) == 300
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    assert (run_dir / "history.csv").exists()
+
+
+def test_two_seed_multirun_and_rerun_skips_completed(tmp_path):
+    args = ["-m", *FAST, "seed=0,1", "sweep_name=s"]
+    assert run_cli(*args, cwd=tmp_path).returncode == 0
+    root = tmp_path / "outputs/sweeps/s/synthetic/kmeans/paired"
+    records = [json.loads((root / f"seed{s}/method.n_init=2/metrics.json").read_text()) for s in (0, 1)]
+    assert [r["seed"] for r in records] == [0, 1] and all(r["status"] == "completed" for r in records)
+    again = run_cli(*args, cwd=tmp_path)
+    assert again.stdout.count("already completed") == 2
+
+
+def test_same_config_twice_gives_identical_metrics(tmp_path):
+    runs = []
+    for sub in ("a", "b"):
+        result = run_cli("dataset=digits", "method=kmeans", f"hydra.run.dir={sub}", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        runs.append(json.loads((tmp_path / sub / "metrics.json").read_text()))
+    for key in ("acc", "nmi", "ari", "final_loss"):
+        assert runs[0][key] == runs[1][key]
+
+
+def test_missing_data_file_is_one_sentence_and_nonzero(tmp_path):
+    result = run_cli("dataset=nwc", f"data_dir={tmp_path}", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    line = result.stderr.strip()
+    assert line.startswith("error: data file for dataset 'nwc' not found") and "\n" not in line
+    assert "NUS-WIDE-C5/nwc.npz" in line
+
+
+def test_unknown_dataset_and_bad_override(tmp_path):
+    for args, expected in (
+        (["dataset=nope"], "Could not find 'dataset/nope'"),
+        (["method.n_inti=3"], "Key 'n_inti' not in 'KMeansConfig'"),
+        (["seed=abc"], "could not be converted to Integer"),
+    ):
+        result = run_cli(*args, cwd=tmp_path)
+        assert result.returncode != 0 and expected in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unsupported_setting_is_refused(tmp_path):
+    result = run_cli("dataset=synthetic", "method=spectral", "setting=mixed", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "method 'spectral' does not support setting=mixed; it supports: paired" in result.stderr
+
+
+def test_help_lists_datasets_and_methods(tmp_path):
+    result = run_cli("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert (
+        "dataset: bbcsport, bdgp" in result.stdout
+        and "method: " in result.stdout
+        and "kmeans" in result.stdout
+    )
+
+
+def test_incomplete_setting_runs(tmp_path):
+    result = run_cli(*FAST, "setting=incomplete", "missing_rate=0.3", "hydra.run.dir=inc", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "inc/metrics.json").read_text())["setting"] == "incomplete"
