@@ -62,6 +62,16 @@ def _app(cfg: DictConfig) -> float | None:
             return None
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except Exception as exc:
+        # A bug, not bad input: record the failure so a sweep's count stays exact, then let the sweep go on.
+        write_json_atomic(
+            run_dir / METRICS_FILE,
+            failure_record(cfg, variant_label(hydra_cfg.job.override_dirname), repr(exc)),
+        )
+        if multirun:
+            log.exception("run crashed")
+            return None
+        raise
     print_summary(record, run_dir)
     if record["status"] != "completed" and not multirun:
         sys.exit(1)

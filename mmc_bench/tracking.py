@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +43,9 @@ class RunLog:
         for name, value in values.items():
             self.scalar(f"{tag}/{name}", value, step)
 
-    def progress(self, items: Iterable[int], desc: str, total: int | None = None) -> Iterator[int]:
+    def progress(self, items: Iterable[int], desc: str, total: int | None = None) -> tqdm:
         """A progress bar on a terminal, silent otherwise (logs of batch jobs stay clean)."""
-        return iter(tqdm(items, desc=desc, total=total, disable=not sys.stderr.isatty(), leave=False))
+        return tqdm(items, desc=desc, total=total, disable=not sys.stderr.isatty(), leave=False)
 
     def history(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=None if self.rows else ["phase", "epoch"])

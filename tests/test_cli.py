@@ -77,7 +77,7 @@ def test_missing_data_file_is_one_sentence_and_nonzero(tmp_path):
 def test_unknown_dataset_and_bad_override(tmp_path):
     for args, expected in (
         (["dataset=nope"], "Could not find 'dataset/nope'"),
-        (["method.n_inti=3"], "Key 'n_inti' not in 'KMeansConfig'"),
+        (["method=kmeans", "method.n_inti=3"], "Key 'n_inti' not in 'KMeansConfig'"),
         (["seed=abc"], "could not be converted to Integer"),
     ):
         result = run_cli(*args, cwd=tmp_path)

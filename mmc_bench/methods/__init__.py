@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-METHOD_MODULES = ("mmc_bench.methods.baselines",)
+METHOD_MODULES = ("mmc_bench.methods.baselines", "mmc_bench.methods.eamc")
 
 
 def load_all_methods() -> None:

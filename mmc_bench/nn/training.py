@@ -1,0 +1,41 @@
+"""Batching by index and per-epoch averaging, shared by the training loops."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import torch
+
+
+def epoch_batches(
+    n: int, batch_size: int, generator: torch.Generator, drop_last: bool = True
+) -> list[torch.Tensor]:
+    """A fresh shuffled split of range(n) into index batches (the data stay in place on their device)."""
+    batch_size = min(batch_size, n)
+    order = torch.randperm(n, generator=generator)
+    stop = n - n % batch_size if drop_last else n
+    return list(order[:stop].split(batch_size))
+
+
+def sequential_batches(n: int, batch_size: int) -> list[torch.Tensor]:
+    return list(torch.arange(n).split(batch_size))
+
+
+class EpochMeans:
+    """Sums detached loss values on their device and averages them once per epoch (one host sync per epoch)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = defaultdict(int)
+
+    def add(self, values: dict[str, torch.Tensor]) -> None:
+        for name, value in values.items():
+            value = value.detach()
+            self.sums[name] = self.sums[name] + value if name in self.sums else value.clone()
+            self.counts[name] += 1
+
+    def means(self) -> dict[str, float]:
+        if not self.sums:
+            return {}
+        stacked = torch.stack([self.sums[k] / self.counts[k] for k in self.sums]).cpu().tolist()
+        return dict(zip(self.sums, stacked))

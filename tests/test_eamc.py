@@ -1,0 +1,188 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+import mmc_bench.app  # noqa: F401
+from mmc_bench.app import CONFIG_DIR
+from mmc_bench.config import DatasetConfig
+from mmc_bench.data.build import load_dataset
+from mmc_bench.errors import TrainingDiverged
+from mmc_bench.methods.base import FitContext
+from mmc_bench.methods.eamc import EAMC, EAMCConfig, EAMCNetwork, generator_loss
+from mmc_bench.nn.kernels import cs_divergence, ddc_orthogonality, ddc_simplex, gaussian_kernel
+from mmc_bench.runner import run_experiment
+from mmc_bench.tracking import RunLog
+
+
+def test_cs_divergence_equals_double_loop():
+    g = torch.Generator().manual_seed(0)
+    a = torch.softmax(torch.randn(7, 4, generator=g), dim=1).double()
+    x = torch.randn(7, 3, generator=g).double()
+    kernel = gaussian_kernel(x)
+    k = a.shape[1]
+    total = 0.0
+    for i in range(k):
+        for j in range(i + 1, k):
+            num = float(a[:, i] @ kernel @ a[:, j])
+            den = math.sqrt(float(a[:, i] @ kernel @ a[:, i]) * float(a[:, j] @ kernel @ a[:, j]))
+            total += num / den
+    assert float(cs_divergence(a, kernel)) == pytest.approx(total * 2 / (k * (k - 1)), rel=1e-10)
+
+
+def test_orthogonality_and_simplex_terms_hand_cases():
+    one_hot = torch.eye(3).repeat(2, 1).double()  # six samples, perfectly separated
+    assert float(ddc_orthogonality(one_hot)) == 0.0
+    uniform = torch.full((4, 2), 0.5).double()
+    # A^T A = [[1, 1], [1, 1]] -> mean off-diagonal 1
+    assert float(ddc_orthogonality(uniform)) == pytest.approx(1.0)
+    # one-hot rows: M = exp(-||a - e||^2) is 1 at its own corner and e^-2 elsewhere
+    kernel = torch.eye(6).double()
+    m = torch.where(one_hot > 0, 1.0, math.exp(-2)).double()
+    expected = float(cs_divergence(m, kernel))
+    assert float(ddc_simplex(one_hot, kernel)) == pytest.approx(expected)
+
+
+def test_kernel_bandwidth_is_fraction_of_median_squared_distance():
+    x = torch.tensor([[0.0], [1.0], [3.0]]).double()
+    d2 = torch.tensor([[0, 1, 9], [1, 0, 4], [9, 4, 0]]).double()
+    sigma2 = 0.15 * d2.median()  # torch's lower median of the 9 entries = 1
+    np.testing.assert_allclose(gaussian_kernel(x, 0.15).numpy(), torch.exp(-d2 / (2 * sigma2)).numpy())
+
+
+def net(n_views=3, **kw):
+    torch.manual_seed(0)
+    return EAMCNetwork(EAMCConfig(**kw), [6] * n_views, n_clusters=4)
+
+
+def test_attention_weights_are_positive_and_sum_to_one():
+    out = net()([torch.randn(10, 6) for _ in range(3)])
+    w = out["weights"]
+    assert w.shape == (3,) and bool((w > 0).all())
+    assert float(w.sum()) == pytest.approx(1.0, abs=1e-6)
+    assert out["assignments"].shape == (10, 4)
+
+
+def test_attention_off_gives_equal_weights():
+    out = net(attention=False)([torch.randn(10, 6) for _ in range(3)])
+    np.testing.assert_allclose(out["weights"].numpy(), [1 / 3] * 3)
+
+
+def test_three_views_build_two_discriminators():
+    assert len(net(n_views=3).discriminators) == 2
+    assert len(net(n_views=3, adversarial=False).discriminators) == 0
+
+
+@pytest.mark.parametrize(
+    "switch, removed",
+    [
+        ("adversarial", {"gen"}),
+        ("attention", {"att"}),
+        ("ddc1", {"ddc1"}),
+        ("ddc2", {"ddc2"}),
+        ("ddc3", {"ddc3"}),
+    ],
+)
+def test_each_ablation_switch_removes_exactly_its_term(switch, removed):
+    full = set(generator_loss(EAMCConfig()).names)
+    assert full == {"ddc1", "ddc2", "ddc3", "att", "gen"}
+    assert set(generator_loss(EAMCConfig(**{switch: False})).names) == full - removed
+
+
+def synthetic(n_views=3, n=120):
+    cfg = DatasetConfig(
+        name="synthetic", source="synthetic", n_samples=n, view_dims=[8] * n_views, n_clusters=3
+    )
+    return load_dataset(cfg, None)
+
+
+FAST = dict(epochs=8, batch_size=40, lr_encoder=1e-3, lr_clustering=1e-3, encoder_layers=[32, 32])
+
+
+def fit(data, seed=0, **kw):
+    method = EAMC(EAMCConfig(**{**FAST, **kw}))
+    loss = method.fit(data, FitContext(seed, torch.device("cpu"), RunLog()))
+    return method, loss
+
+
+def test_short_run_on_three_views_lowers_the_clustering_loss():
+    data = synthetic()
+    method, _ = fit(data, epochs=0)
+    views = data.view_tensors("cpu")
+    before = method.evaluate_loss(views)
+    method, _ = fit(data, epochs=30)
+    after = method.evaluate_loss(views)
+    clustering = lambda t: t["ddc1"] + t["ddc2"] + t["ddc3"]  # noqa: E731
+    assert clustering(after) < clustering(before) - 0.05
+
+
+def test_determinism_on_cpu():
+    data = synthetic()
+    m1, loss1 = fit(data, seed=5)
+    m2, loss2 = fit(data, seed=5)
+    assert loss1 == loss2
+    np.testing.assert_array_equal(m1.predict(data).soft, m2.predict(data).soft)
+    _, loss3 = fit(data, seed=6)
+    assert loss3 != loss1
+
+
+def test_prediction_does_not_depend_on_chunking():
+    data = synthetic(n=120)
+    method, _ = fit(data)
+    whole = method.predict(data).labels
+    halves = np.concatenate(
+        [
+            method.predict(data.subset(np.arange(0, 60))).labels,
+            method.predict(data.subset(np.arange(60, 120))).labels,
+        ]
+    )
+    # weights are the mean over the data given; with the same weights the labels match sample by sample
+    assert (whole == halves).mean() > 0.95
+
+
+def test_history_logs_every_term_and_view_weights():
+    log = RunLog()
+    method = EAMC(EAMCConfig(**FAST, checkpoint="lowest_loss"))
+    method.fit(synthetic(), FitContext(0, torch.device("cpu"), log))
+    history = log.history()
+    train = history[history["phase"] == "train"]
+    for column in ("ddc1", "ddc2", "ddc3", "att", "gen", "disc", "w_view0", "w_view1", "w_view2"):
+        assert column in train and train[column].notna().all(), column
+    assert len(train) == FAST["epochs"]
+    # the full-data loss is evaluated every eval_interval epochs and after the last one: epochs 0, 5 and 7
+    assert history[history["phase"] == "eval"]["epoch"].tolist() == [0, 5, 7]
+
+
+def test_checkpoint_is_the_lowest_evaluated_loss():
+    log = RunLog()
+    method = EAMC(EAMCConfig(**FAST, checkpoint="lowest_loss"))
+    final = method.fit(synthetic(), FitContext(0, torch.device("cpu"), log))
+    evaluated = log.history().query("phase == 'eval'")
+    assert final == pytest.approx(evaluated["total"].min(), rel=1e-5)
+    assert method.selected_epoch == int(evaluated.loc[evaluated["total"].idxmin(), "epoch"])
+
+
+def test_diverging_run_is_recorded_as_failed(tmp_path):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(
+            config_name="config",
+            overrides=[
+                "dataset=synthetic",
+                "method=eamc",
+                "method.epochs=3",
+                "method.lr_encoder=1e30",
+                "method.clip_norm=1e30",
+                "method.lr_clustering=1e30",
+            ],
+        )
+    record = run_experiment(cfg, tmp_path)
+    assert record["status"] == "failed"
+    assert record["failed_epoch"] == 0 and "became nan" in record["error"]
+    assert "acc" not in record
+
+
+def test_runlog_stops_on_non_finite():
+    with pytest.raises(TrainingDiverged, match="train/total' became inf at epoch 4"):
+        RunLog().epoch(4, {"total": float("inf")})
