@@ -49,25 +49,19 @@ def _app(cfg: DictConfig) -> float | None:
         print(f"already completed in {run_dir} (skip_completed=false runs it again)")
         print_summary(previous, run_dir)
         return previous.get("acc")
+    variant = variant_label(hydra_cfg.job.override_dirname)
     try:
-        record = run_experiment(cfg, run_dir, variant_label(hydra_cfg.job.override_dirname))
+        record = run_experiment(cfg, run_dir, variant)
     except UserError as exc:
-        if read_completed(run_dir) is None:
-            write_json_atomic(
-                run_dir / METRICS_FILE,
-                failure_record(cfg, variant_label(hydra_cfg.job.override_dirname), str(exc)),
-            )
+        record_failure(run_dir, failure_record(cfg, variant, str(exc)))
         if multirun:
             log.error("run failed: %s", exc)
             return None
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     except Exception as exc:
-        # A bug, not bad input: record the failure so a sweep's count stays exact, then let the sweep go on.
-        write_json_atomic(
-            run_dir / METRICS_FILE,
-            failure_record(cfg, variant_label(hydra_cfg.job.override_dirname), repr(exc)),
-        )
+        # A bug, not bad input: record it so a sweep's counts stay exact, and let the other jobs go on.
+        record_failure(run_dir, failure_record(cfg, variant, repr(exc)))
         if multirun:
             log.exception("run crashed")
             return None
@@ -76,6 +70,12 @@ def _app(cfg: DictConfig) -> float | None:
     if record["status"] != "completed" and not multirun:
         sys.exit(1)
     return record.get("acc")
+
+
+def record_failure(run_dir: Path, record: dict[str, Any]) -> None:
+    """Write a failed metrics.json, unless the folder already holds a completed result (never lose one)."""
+    if read_completed(run_dir) is None:
+        write_json_atomic(run_dir / METRICS_FILE, record)
 
 
 def print_summary(record: dict[str, Any], run_dir: Path) -> None:

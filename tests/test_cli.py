@@ -104,3 +104,29 @@ def test_incomplete_setting_runs(tmp_path):
     result = run_cli(*FAST, "setting=incomplete", "missing_rate=0.3", "hydra.run.dir=inc", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "inc/metrics.json").read_text())["setting"] == "incomplete"
+
+
+def test_failure_never_replaces_a_completed_result(tmp_path):
+    run_dir = tmp_path / "done"
+    run_dir.mkdir()
+    completed = {
+        "status": "completed",
+        "method": "kmeans",
+        "dataset": "nwc",
+        "setting": "paired",
+        "seed": 0,
+        "acc": 0.9,
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(completed))
+    result = run_cli(
+        "dataset=nwc", f"data_dir={tmp_path}", "skip_completed=false", "hydra.run.dir=done", cwd=tmp_path
+    )
+    assert result.returncode == 2 and "not found" in result.stderr
+    assert json.loads((run_dir / "metrics.json").read_text()) == completed
+
+
+def test_bad_input_records_a_failed_run(tmp_path):
+    result = run_cli("dataset=nwc", f"data_dir={tmp_path}", "hydra.run.dir=bad", cwd=tmp_path)
+    assert result.returncode == 2
+    record = json.loads((tmp_path / "bad/metrics.json").read_text())
+    assert record["status"] == "failed" and "not found" in record["error"]

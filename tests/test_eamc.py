@@ -186,3 +186,22 @@ def test_diverging_run_is_recorded_as_failed(tmp_path):
 def test_runlog_stops_on_non_finite():
     with pytest.raises(TrainingDiverged, match="train/total' became inf at epoch 4"):
         RunLog().epoch(4, {"total": float("inf")})
+
+
+def test_conv_encoder_on_image_views():
+    cfg = DatasetConfig(
+        name="synthetic", source="synthetic", n_samples=40, view_dims=[784, 784], n_clusters=2
+    )
+    data = load_dataset(cfg, None)
+    method, loss = fit(
+        data, epochs=1, batch_size=20, encoder="conv", image_shape=[1, 28, 28], encoder_layers=[64]
+    )
+    assert math.isfinite(loss)
+    assert method.predict(data).embedding.shape == (40, 64)
+
+
+def test_conv_encoder_needs_a_matching_image_shape():
+    from mmc_bench.errors import UserError
+
+    with pytest.raises(UserError, match=r"method.image_shape=\[C,H,W\] with C\*H\*W equal to the view dim 8"):
+        fit(synthetic(), encoder="conv", image_shape=[1, 28, 28])
