@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,8 @@ def _app(cfg: DictConfig) -> float | None:
         print_summary(previous, run_dir)
         return previous.get("acc")
     variant = variant_label(hydra_cfg.job.override_dirname)
+    if cfg.threads == 0:
+        cfg.threads = threads_per_job(hydra_cfg.launcher.get("n_jobs") if multirun else None)
     try:
         record = run_experiment(cfg, run_dir, variant)
     except UserError as exc:
@@ -70,6 +73,15 @@ def _app(cfg: DictConfig) -> float | None:
     if record["status"] != "completed" and not multirun:
         sys.exit(1)
     return record.get("acc")
+
+
+def threads_per_job(parallel_jobs: int | None) -> int:
+    """With jobs running side by side (joblib's n_jobs), share the cores between them; else torch's default (0)."""
+    if not parallel_jobs or parallel_jobs == 1:
+        return 0
+    cores = os.cpu_count() or 1
+    jobs = cores if parallel_jobs < 0 else min(parallel_jobs, cores)
+    return max(1, cores // jobs)
 
 
 def record_failure(run_dir: Path, record: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 import json
 
 import pandas as pd
+import pytest
 
 from tests.conftest import run_cli
 
@@ -130,3 +131,26 @@ def test_bad_input_records_a_failed_run(tmp_path):
     assert result.returncode == 2
     record = json.loads((tmp_path / "bad/metrics.json").read_text())
     assert record["status"] == "failed" and "not found" in record["error"]
+
+
+def test_joblib_sweep_matches_sequential(tmp_path):
+    common = ["dataset=synthetic", "method=kmeans", "seed=0,1"]
+    assert run_cli("-m", *common, "sweep_name=seq", cwd=tmp_path).returncode == 0
+    par = run_cli("-m", *common, "sweep_name=par", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", cwd=tmp_path)
+    assert par.returncode == 0, par.stderr
+    for seed in (0, 1):
+        seq_m, par_m = (
+            json.loads((tmp_path / f"outputs/sweeps/{name}/synthetic/kmeans/paired/seed{seed}/metrics.json").read_text())
+            for name in ("seq", "par")
+        )
+        for metric in ("acc", "nmi", "ari", "purity"):
+            assert seq_m[metric] == par_m[metric]
+        # k-means sums its float32 inertia over threads: one thread per job changes the summation order only
+        assert par_m["final_loss"] == pytest.approx(seq_m["final_loss"], rel=1e-6)
+        assert yaml_threads(tmp_path / f"outputs/sweeps/par/synthetic/kmeans/paired/seed{seed}") >= 1
+
+
+def yaml_threads(run_dir):
+    import yaml
+
+    return yaml.safe_load((run_dir / "config.yaml").read_text())["threads"]
