@@ -70,6 +70,9 @@ def _app(cfg: DictConfig) -> float | None:
             return None
         raise
     print_summary(record, run_dir)
+    if record["status"] == "interrupted":
+        # Ctrl-C stops a whole sweep, not just this job; the run folder holds its checkpoint.
+        sys.exit(130)
     if record["status"] != "completed" and not multirun:
         sys.exit(1)
     return record.get("acc")

@@ -108,6 +108,10 @@ class RunConfig:
     # CPU threads for torch (0 = torch's default).
     threads: int = 0
     save_predictions: bool = True
+    # Save the training state every N epochs (0 = only when stopped by SIGINT/SIGTERM).
+    checkpoint_every: int = 50
+    # Continue an interrupted run from its last checkpoint.
+    resume: bool = False
     # Set by experiment/ YAMLs: the paper configuration this run follows.
     experiment_name: Optional[str] = None
 

@@ -19,6 +19,7 @@ from hydra.utils import get_class, to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
 from mmc_bench import __version__
+from mmc_bench.checkpoint import Checkpointer, Interrupted, StopRequest
 from mmc_bench.config import Setting
 from mmc_bench.data.build import apply_split, load_dataset
 from mmc_bench.data.dataset import MultiViewDataset
@@ -123,13 +124,21 @@ def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[st
     data = prepare_dataset(cfg)
     record.update(n_samples=data.n_samples, n_clusters=data.n_clusters, view_dims=data.view_dims)
     log = RunLog(run_dir)
-    try:
-        train = data.train_part()
-        final_loss = method.fit(replace(train, labels=None), FitContext(cfg.seed, device, log))
-        prediction = method.predict(data)
-    except TrainingDiverged as exc:
-        record.update(status="failed", error=str(exc), failed_epoch=exc.epoch)
-        return _finish(record, log, run_dir, start)
+    with StopRequest() as stop:
+        checkpoint = Checkpointer(run_dir, cfg.checkpoint_every, cfg.resume, stop)
+        try:
+            train = data.train_part()
+            final_loss = method.fit(
+                replace(train, labels=None), FitContext(cfg.seed, device, log, checkpoint)
+            )
+            prediction = method.predict(data)
+        except TrainingDiverged as exc:
+            record.update(status="failed", error=str(exc), failed_epoch=exc.epoch)
+            return _finish(record, log, run_dir, start)
+        except Interrupted as exc:
+            record.update(status="interrupted", error=str(exc), interrupted_epoch=exc.epoch)
+            return _finish(record, log, run_dir, start)
+    checkpoint.clear()
     record["final_loss"] = None if final_loss is None else float(final_loss)
     record.update(score(data, prediction.labels))
     record.update(method.summary())

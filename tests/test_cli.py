@@ -136,11 +136,17 @@ def test_bad_input_records_a_failed_run(tmp_path):
 def test_joblib_sweep_matches_sequential(tmp_path):
     common = ["dataset=synthetic", "method=kmeans", "seed=0,1"]
     assert run_cli("-m", *common, "sweep_name=seq", cwd=tmp_path).returncode == 0
-    par = run_cli("-m", *common, "sweep_name=par", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", cwd=tmp_path)
+    par = run_cli(
+        "-m", *common, "sweep_name=par", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", cwd=tmp_path
+    )
     assert par.returncode == 0, par.stderr
     for seed in (0, 1):
         seq_m, par_m = (
-            json.loads((tmp_path / f"outputs/sweeps/{name}/synthetic/kmeans/paired/seed{seed}/metrics.json").read_text())
+            json.loads(
+                (
+                    tmp_path / f"outputs/sweeps/{name}/synthetic/kmeans/paired/seed{seed}/metrics.json"
+                ).read_text()
+            )
             for name in ("seq", "par")
         )
         for metric in ("acc", "nmi", "ari", "purity"):

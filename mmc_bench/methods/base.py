@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
+from mmc_bench.checkpoint import Checkpointer
 from mmc_bench.config import Setting
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.tracking import RunLog
@@ -21,6 +22,7 @@ class FitContext:
     seed: int
     device: torch.device
     log: RunLog
+    checkpoint: Checkpointer = field(default_factory=lambda: Checkpointer(None))
 
 
 @dataclass

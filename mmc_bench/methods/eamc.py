@@ -211,36 +211,81 @@ class EAMC(ClusteringMethod):
         views = data.view_tensors(ctx.device)
         gen_opt, disc_opt = self._optimizers()
         order = torch.Generator().manual_seed(ctx.seed)
-        cycle = cfg.gen_steps + cfg.disc_steps if cfg.adversarial else 1
-        bar = ctx.log.progress(range(cfg.epochs), desc="eamc", total=cfg.epochs)
-        best_loss, best_state = float("inf"), None
+        self._best: tuple[float, dict | None, int | None] = (float("inf"), None, None)
+        first_epoch = 0
+        saved = ctx.checkpoint.load()
+        if saved is not None:
+            first_epoch = self._restore(saved, [gen_opt, disc_opt], order, ctx)
+        bar = ctx.log.progress(range(first_epoch, cfg.epochs), desc="eamc", total=cfg.epochs - first_epoch)
         for epoch in bar:
-            self.net.train()
-            means = EpochMeans()
-            for b, index in enumerate(epoch_batches(data.n_samples, cfg.batch_size, order)):
-                index = index.to(ctx.device)
-                batch = [v[index] for v in views]
-                if b % cycle < cfg.gen_steps:
-                    means.add(self._generator_step(batch, gen_opt))
-                else:
-                    means.add(self._discriminator_step(batch, disc_opt))
-            scalars = means.means()
+            scalars = self._train_epoch(views, data.n_samples, gen_opt, disc_opt, order)
             ctx.log.epoch(epoch, scalars)
             bar.set_postfix(loss=f"{scalars.get('total', float('nan')):.4f}")
             if cfg.checkpoint == Checkpoint.lowest_loss and (
                 epoch % cfg.eval_interval == 0 or epoch == cfg.epochs - 1
             ):
-                evaluated = self.evaluate_loss(views)
-                ctx.log.epoch(epoch, evaluated, phase="eval")
-                if evaluated["total"] < best_loss:
-                    best_loss, best_state = evaluated["total"], copy.deepcopy(self.net.state_dict())
-                    self.selected_epoch = epoch
+                self._evaluate_for_selection(views, epoch, ctx)
+            ctx.checkpoint.end_of_epoch(
+                epoch, lambda epoch=epoch: self._training_state(epoch, [gen_opt, disc_opt], order, ctx)
+            )
+        best_state = self._best[1]
         if best_state is not None:
             self.net.load_state_dict(best_state)
+        self.selected_epoch = self._best[2]
         self.final_terms = self.evaluate_loss(views)
         ctx.log.scalars("final_loss", self.final_terms)
         self._views_for_summary = views
         return self.final_terms["total"]
+
+    def _train_epoch(self, views, n_samples, gen_opt, disc_opt, order) -> dict[str, float]:
+        """One pass over shuffled batches; generator and discriminator steps alternate batch by batch."""
+        cfg = self.config
+        cycle = cfg.gen_steps + cfg.disc_steps if cfg.adversarial else 1
+        self.net.train()
+        means = EpochMeans()
+        for b, index in enumerate(epoch_batches(n_samples, cfg.batch_size, order)):
+            batch = [v[index.to(self.device)] for v in views]
+            if b % cycle < cfg.gen_steps:
+                means.add(self._generator_step(batch, gen_opt))
+            else:
+                means.add(self._discriminator_step(batch, disc_opt))
+        return means.means()
+
+    def _evaluate_for_selection(self, views: list[torch.Tensor], epoch: int, ctx: FitContext) -> None:
+        evaluated = self.evaluate_loss(views)
+        ctx.log.epoch(epoch, evaluated, phase="eval")
+        if evaluated["total"] < self._best[0]:
+            self._best = (evaluated["total"], copy.deepcopy(self.net.state_dict()), epoch)
+
+    def _training_state(
+        self, epoch: int, optimizers: list, order: torch.Generator, ctx: FitContext
+    ) -> dict[str, Any]:
+        """Everything a resumed run needs to continue exactly as an uninterrupted one."""
+        return {
+            "epoch": epoch,
+            "net": self.net.state_dict(),
+            "optimizers": [o.state_dict() for o in optimizers if o is not None],
+            "batch_order": order.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "history": list(ctx.log.rows),
+            "best": self._best,
+            # Gradients carried between steps count in the next clip norm (see _generator_step).
+            "grads": {n: p.grad.clone() for n, p in self.net.named_parameters() if p.grad is not None},
+        }
+
+    def _restore(
+        self, saved: dict[str, Any], optimizers: list, order: torch.Generator, ctx: FitContext
+    ) -> int:
+        self.net.load_state_dict(saved["net"])
+        for optimizer, state in zip([o for o in optimizers if o is not None], saved["optimizers"]):
+            optimizer.load_state_dict(state)
+        order.set_state(saved["batch_order"])
+        torch.set_rng_state(saved["torch_rng"])
+        ctx.log.rows = list(saved["history"])
+        self._best = saved["best"]
+        for name, param in self.net.named_parameters():
+            param.grad = saved["grads"].get(name)
+        return saved["epoch"] + 1
 
     def _optimizers(self) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer | None]:
         cfg, net = self.config, self.net

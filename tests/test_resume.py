@@ -1,0 +1,120 @@
+"""Interrupting a run and resuming it ends exactly where an uninterrupted run ends (CPU)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mmc_bench.checkpoint import Checkpointer, Interrupted, StopRequest
+from mmc_bench.config import DatasetConfig
+from mmc_bench.data.build import load_dataset
+from mmc_bench.methods.base import FitContext
+from mmc_bench.methods.eamc import EAMC, EAMCConfig
+from mmc_bench.tracking import RunLog
+from tests.conftest import ROOT
+
+CFG = dict(epochs=12, batch_size=40, lr_encoder=1e-3, lr_clustering=1e-3, encoder_layers=[32, 32])
+
+
+class StopAtEpoch(RunLog):
+    """A log that raises the stop flag, as a signal would, once ``epoch`` has been logged."""
+
+    def __init__(self, stop: StopRequest, epoch: int):
+        super().__init__()
+        self.stop, self.at = stop, epoch
+
+    def epoch(self, epoch, scalars, phase="train"):
+        super().epoch(epoch, scalars, phase)
+        if epoch == self.at:
+            self.stop.signal_name = "SIGINT"
+
+
+def data():
+    cfg = DatasetConfig(name="synthetic", source="synthetic", n_samples=120, view_dims=[8, 6], n_clusters=3)
+    return load_dataset(cfg, None)
+
+
+@pytest.mark.parametrize("checkpoint", ["final", "lowest_loss"])
+def test_resumed_fit_equals_uninterrupted_fit(tmp_path, checkpoint):
+    dataset = data()
+    reference = EAMC(EAMCConfig(**CFG, checkpoint=checkpoint))
+    reference_log = RunLog()
+    reference_loss = reference.fit(dataset, FitContext(0, torch.device("cpu"), reference_log))
+
+    stop = StopRequest()
+    first = EAMC(EAMCConfig(**CFG, checkpoint=checkpoint))
+    with pytest.raises(Interrupted, match="after epoch 5"):
+        first.fit(
+            dataset,
+            FitContext(0, torch.device("cpu"), StopAtEpoch(stop, 5), Checkpointer(tmp_path, 4, False, stop)),
+        )
+    assert (tmp_path / "checkpoint.pt").is_file()
+
+    resumed = EAMC(EAMCConfig(**CFG, checkpoint=checkpoint))
+    resumed_log = RunLog()
+    loss = resumed.fit(
+        dataset, FitContext(0, torch.device("cpu"), resumed_log, Checkpointer(tmp_path, 4, True))
+    )
+    assert loss == reference_loss
+    np.testing.assert_array_equal(resumed.predict(dataset).soft, reference.predict(dataset).soft)
+    pd.testing.assert_frame_equal(resumed_log.history(), reference_log.history())
+
+
+def test_checkpointer_without_resume_starts_fresh(tmp_path):
+    Checkpointer(tmp_path, every=1)._save({"epoch": 3})
+    assert Checkpointer(tmp_path, every=1, resume=False).load() is None
+    assert Checkpointer(tmp_path, every=1, resume=True).load() == {"epoch": 3}
+
+
+def cli(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "mmc_bench", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_sigint_then_resume_gives_the_uninterrupted_metrics(tmp_path):
+    args = [
+        "method=eamc",
+        "dataset=synthetic",
+        "method.epochs=150",
+        "method.encoder_layers=[64,64]",
+        "checkpoint_every=10",
+    ]
+    reference = cli(*args, "hydra.run.dir=ref", cwd=tmp_path)
+    run = cli(*args, "hydra.run.dir=run", cwd=tmp_path)
+    checkpoint = tmp_path / "run/checkpoint.pt"
+    deadline = time.time() + 120
+    while not checkpoint.exists() and time.time() < deadline and run.poll() is None:
+        time.sleep(0.05)
+    assert checkpoint.exists(), run.communicate()
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 130, err
+    record = json.loads((tmp_path / "run/metrics.json").read_text())
+    assert record["status"] == "interrupted" and "acc" not in record
+    assert "resume=true" in record["error"]
+
+    resumed = cli(*args, "hydra.run.dir=run", "resume=true", cwd=tmp_path)
+    assert resumed.wait(timeout=300) == 0, resumed.communicate()
+    assert reference.wait(timeout=300) == 0
+    done, ref = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("run", "ref"))
+    assert done["status"] == "completed"
+    for key in ("acc", "nmi", "ari", "final_loss"):
+        assert done[key] == ref[key], key
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "run/history.csv"), pd.read_csv(tmp_path / "ref/history.csv")
+    )
+    assert not checkpoint.exists()  # a finished run keeps no checkpoint
