@@ -116,6 +116,7 @@ class EAMCNetwork(nn.Module):
             nn.Linear(out_dim, cfg.cluster_hidden), nn.ReLU(), nn.BatchNorm1d(cfg.cluster_hidden)
         )
         self.cluster_output = nn.Linear(cfg.cluster_hidden, n_clusters)
+        # Discriminators end in a logit: sigmoid + BCE of the reference, computed as BCE-with-logits for stability.
         self.discriminators = nn.ModuleList(
             [
                 nn.Sequential(
