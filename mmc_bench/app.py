@@ -62,6 +62,14 @@ def _app(cfg: DictConfig) -> float | None:
             return None
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except OSError as exc:
+        # Full disk or vanished folder while writing results: atomic writes left earlier results whole.
+        print(
+            f"error: could not write the results in {run_dir} ({exc.strerror or exc}); free space or choose "
+            "another folder with hydra.run.dir / hydra.sweep.dir, then run again",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     except Exception as exc:
         # A bug, not bad input: record it so a sweep's counts stay exact, and let the other jobs go on.
         record_failure(run_dir, failure_record(cfg, variant, repr(exc)))

@@ -26,6 +26,11 @@ class Source(str, Enum):
     synthetic = "synthetic"
 
 
+class NonFinite(str, Enum):
+    error = "error"
+    impute_zero = "impute_zero"
+
+
 class Split(str, Enum):
     auto = "auto"  # the file's published split when it has one, else none
     none = "none"
@@ -52,6 +57,8 @@ class DatasetConfig:
     # One entry per view, or one entry for all views; steps joined by '+': none, standardize, minmax, l2, pca:D.
     preprocess: list[str] = field(default_factory=lambda: ["none"])
     split: Split = Split.auto
+    # NaN/Inf in a view: refuse the file (default) or replace them by 0 with a warning.
+    on_nonfinite: NonFinite = NonFinite.error
     train_fraction: float = 2 / 3
     # Synthetic data only.
     n_views: int = 2

@@ -66,7 +66,19 @@ def prepare_dataset(cfg: DictConfig) -> MultiViewDataset:
         missing_rate=cfg.missing_rate,
         missing_views=None if cfg.missing_views is None else list(cfg.missing_views),
     )
+    check_views_present(data, cfg)
     return preprocess_views(data, list(cfg.dataset.preprocess))
+
+
+def check_views_present(data: MultiViewDataset, cfg: DictConfig) -> None:
+    """Every view needs training samples that have it, or no part of a method can be fitted on it."""
+    train = np.ones(data.n_samples, bool) if data.is_train is None else data.is_train
+    for v, name in enumerate(data.view_names):
+        if not (data.mask[:, v] & train).any():
+            raise UserError(
+                f"view {v} ('{name}') of {data.name} has no training sample left after setting={cfg.setting} "
+                f"(missing_rate={cfg.missing_rate}); lower missing_rate, or leave view {v} out of missing_views"
+            )
 
 
 def build_method(method_cfg: DictConfig) -> ClusteringMethod:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,11 +10,13 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.model_selection import train_test_split
 
-from mmc_bench.config import DatasetConfig, Source, Split
+from mmc_bench.config import DatasetConfig, NonFinite, Source, Split
 from mmc_bench.data import embedded
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.data.loaders import ACCEPTED_FORMATS, RawArrays, parse_layout, read_arrays, read_label_lists
 from mmc_bench.errors import UserError
+
+log = logging.getLogger(__name__)
 
 
 def load_dataset(cfg: DatasetConfig, data_dir: Path) -> MultiViewDataset:
@@ -24,7 +27,7 @@ def load_dataset(cfg: DatasetConfig, data_dir: Path) -> MultiViewDataset:
     n_clusters = _n_clusters(cfg, raw.labels, where)
     names = list(cfg.view_names or raw.view_names or [f"view_{v}" for v in range(len(views))])
     _check_spec(cfg, views, names, where)
-    check_values(views, names, n_clusters, where)
+    views = check_values(views, names, n_clusters, where, NonFinite(cfg.on_nonfinite))
     mask = np.ones((n, len(views)), bool) if raw.mask is None else raw.mask
     if mask.shape != (n, len(views)):
         raise UserError(
@@ -138,21 +141,33 @@ def _check_spec(cfg: DatasetConfig, views: list, names: list[str], where: str) -
             )
 
 
-def check_values(views: list, names: list[str], n_clusters: int, where: str) -> None:
-    """Refuse data no method can cluster: non-finite values, constant views, fewer samples than clusters."""
+def check_values(
+    views: list, names: list[str], n_clusters: int, where: str, on_nonfinite: NonFinite = NonFinite.error
+) -> list:
+    """Refuse data no method can cluster: non-finite values (unless imputed), constant views, K > n."""
     n = views[0].shape[0]
+    views = list(views)
     for v, view in enumerate(views):
         values = view.data if sp.issparse(view) else view
         bad = int(np.count_nonzero(~np.isfinite(values)))
-        if bad:
+        if bad and on_nonfinite == NonFinite.error:
             raise UserError(
-                f"{where}: view {v} ('{names[v]}') has {bad} NaN/Inf values; clean or impute them in the file"
+                f"{where}: view {v} ('{names[v]}') has {bad} NaN/Inf values; clean them in the file or set "
+                "dataset.on_nonfinite=impute_zero"
             )
+        if bad:
+            log.warning("%s: view %d ('%s'): %d NaN/Inf values replaced by 0", where, v, names[v], bad)
+            values[~np.isfinite(values)] = 0.0  # in place: the arrays are this loader's own float32 copies
         if n > 1 and _is_constant(view):
             raise UserError(
                 f"{where}: view {v} ('{names[v]}') is constant (every sample has the same values) and carries "
                 "no information; remove it from the file"
             )
+    _check_counts(n, n_clusters, where)
+    return views
+
+
+def _check_counts(n: int, n_clusters: int, where: str) -> None:
     if n_clusters > n:
         raise UserError(
             f"{where}: K={n_clusters} clusters is larger than the {n} samples; check the labels or n_clusters"
