@@ -59,7 +59,7 @@ def net(n_views=3, **kw):
 
 def test_attention_weights_are_positive_and_sum_to_one():
     out = net()([torch.randn(10, 6) for _ in range(3)])
-    w = out["weights"]
+    w = out["weights"].detach()
     assert w.shape == (3,) and bool((w > 0).all())
     assert float(w.sum()) == pytest.approx(1.0, abs=1e-6)
     assert out["assignments"].shape == (10, 4)
