@@ -160,3 +160,22 @@ def yaml_threads(run_dir):
     import yaml
 
     return yaml.safe_load((run_dir / "config.yaml").read_text())["threads"]
+
+
+def test_submitit_local_launcher_runs_the_sweep(tmp_path):
+    result = run_cli(
+        "-m",
+        "dataset=synthetic",
+        "method=kmeans",
+        "seed=0,1",
+        "sweep_name=sub",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=5",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    for seed in (0, 1):
+        record = json.loads(
+            (tmp_path / f"outputs/sweeps/sub/synthetic/kmeans/paired/seed{seed}/metrics.json").read_text()
+        )
+        assert record["status"] == "completed" and record["seed"] == seed
