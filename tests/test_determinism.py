@@ -36,8 +36,6 @@ def test_same_seed_same_metrics(method, setting, tmp_path):
         overrides.append("missing_rate=0.3")
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
-    from mmc_bench.config import Setting
-    from mmc_bench.runner import build_method
 
     if Setting(setting) not in build_method(cfg.method).supported_settings:
         pytest.skip(f"{method} does not support setting={setting}")
