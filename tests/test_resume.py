@@ -118,3 +118,14 @@ def test_sigint_then_resume_gives_the_uninterrupted_metrics(tmp_path):
         pd.read_csv(tmp_path / "run/history.csv"), pd.read_csv(tmp_path / "ref/history.csv")
     )
     assert not checkpoint.exists()  # a finished run keeps no checkpoint
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_stop_request_turns_signals_into_a_flag(sig):
+    previous = signal.getsignal(sig)
+    with StopRequest() as stop:
+        assert not stop.requested
+        os.kill(os.getpid(), sig)
+        time.sleep(0.05)
+        assert stop.requested and stop.signal_name == signal.Signals(sig).name
+    assert signal.getsignal(sig) == previous  # handlers are restored after the run
