@@ -12,6 +12,7 @@ from mmc_bench.config import Setting
 from mmc_bench.runner import build_method, run_experiment
 
 FAST = {
+    "dmim": ["method.epochs=5"],
     "eamc": ["method.epochs=3", "method.encoder_layers=[16]"],
     "eamc_paper": ["method.epochs=3"],
     "eamc_small": ["method.epochs=3"],

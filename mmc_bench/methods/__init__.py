@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-METHOD_MODULES = ("mmc_bench.methods.baselines", "mmc_bench.methods.eamc")
+METHOD_MODULES = ("mmc_bench.methods.baselines", "mmc_bench.methods.eamc", "mmc_bench.methods.dmim")
 
 
 def load_all_methods() -> None:

@@ -1,0 +1,296 @@
+"""DMIM: deep mutual information maximin with a shared encoder and over-clustering (AAAI 2021).
+
+Every view is PCA'd to a common dimension and passed through one shared network: a trunk, a Gaussian
+head (only for the superfluous-information term), a cluster head C and an over-clustering head C'. Loss:
+IIC mutual information between the views' assignments for both heads, the superfluous-information
+elimination term, and a uniform-prior term on Sinkhorn-Knopp pseudo-labels. Section 2 of the method
+notes; defaults follow the official demo, the paper's variants are options.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.decomposition import PCA
+from torch import nn
+
+from mmc_bench.config import MethodConfig, register_method_schema
+from mmc_bench.data.dataset import MultiViewDataset
+from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction
+from mmc_bench.nn.information import iic_loss, sinkhorn_labels
+from mmc_bench.nn.losses import WeightedLoss
+from mmc_bench.nn.training import EpochMeans, epoch_batches, sequential_batches
+
+
+class KLMode(str, Enum):
+    softmax_sample = (
+        "softmax_sample"  # the demo: KL(softmax eps || softmax z), z sampled from the Gaussian head
+    )
+    gaussian_analytic = "gaussian_analytic"  # the paper's intent: KL(N(mu, sigma) || N(0, I))
+
+
+class PredictFrom(str, Enum):
+    first_view = "first_view"  # the demo: argmax C(x_image)
+    mean_probs = "mean_probs"
+
+
+class PriorTarget(str, Enum):
+    probs = "probs"  # the demo feeds softmax outputs to CrossEntropyLoss (a double softmax)
+    log_probs = "log_probs"  # -sum y log C(x)
+
+
+@dataclass
+class DMIMConfig(MethodConfig):
+    _target_: str = "mmc_bench.methods.dmim.DMIM"
+    name: str = "dmim"
+    # Every view is PCA'd (fitted on the training part) to this dimension; a view with fewer dimensions
+    # keeps them all and is zero-padded, since the encoder is shared.
+    input_dim: int = 100
+    trunk_layers: list[int] = field(default_factory=lambda: [100, 100])
+    latent_dim: int = 100
+    # C' has overcluster_factor * K outputs; 0 removes the over-clustering head (paper Table 3).
+    overcluster_factor: int = 10
+    # Superfluous-information elimination term (L2); false for the "no SIE" ablation.
+    sie: bool = True
+    kl_mode: KLMode = KLMode.softmax_sample
+    sie_weight: float = 1.0
+    # Uniform-prior term (L3) on Sinkhorn-Knopp pseudo-labels refreshed every sinkhorn_every steps.
+    uniform_prior: bool = True
+    prior_weight: float = 0.5
+    prior_target: PriorTarget = PriorTarget.probs
+    sinkhorn_every: int = 5
+    sinkhorn_power: float = 10.0
+    sinkhorn_max_iter: int = 75
+    sinkhorn_tol: float = 1e-2
+    lr: float = 5e-4
+    epochs: int = 500
+    # 0 = one full batch per epoch (the reference); > 0 = shuffled mini-batches of this size, for large N.
+    batch_size: int = 0
+    init_std: float = 0.02
+    predict_from: PredictFrom = PredictFrom.first_view
+
+
+register_method_schema("dmim", DMIMConfig)
+
+
+class DMIMNetwork(nn.Module):
+    """Shared trunk [Linear -> BN -> ReLU] x L, Gaussian head (mu, s), cluster head C, over-cluster head C'."""
+
+    def __init__(self, cfg: DMIMConfig, n_clusters: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = cfg.input_dim
+        for out in cfg.trunk_layers:
+            layers += [nn.Linear(width, out), nn.BatchNorm1d(out), nn.ReLU()]
+            width = out
+        self.trunk = nn.Sequential(*layers)
+        self.gaussian = nn.Linear(width, 2 * cfg.latent_dim)
+        self.cluster = nn.Linear(width, n_clusters)
+        self.overcluster = (
+            nn.Linear(width, cfg.overcluster_factor * n_clusters) if cfg.overcluster_factor else None
+        )
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, 0.0, cfg.init_std)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        # Both heads read the trunk output t, not the sampled z; the Gaussian head only feeds the SIE term.
+        t = self.trunk(x)
+        mu, s = self.gaussian(t).chunk(2, dim=1)
+        out = {"mu": mu, "sigma": F.softplus(s) + 1e-7, "probs": torch.softmax(self.cluster(t), dim=1)}
+        if self.overcluster is not None:
+            out["over_probs"] = torch.softmax(self.overcluster(t), dim=1)
+        return out
+
+
+def _mutual_information(key: str):
+    """Sum over view pairs of IIC's negative mutual information for one head."""
+
+    def term(t: dict[str, Any]) -> torch.Tensor:
+        return sum(
+            iic_loss(t["views"][v][key], t["views"][w][key])
+            for v, w in combinations(range(len(t["views"])), 2)
+        )
+
+    return term
+
+
+def _sie_softmax_sample(t: dict[str, Any]) -> torch.Tensor:
+    """KL(softmax eps || softmax z_v) summed over views; z_v ~ N(mu, sigma) by reparameterisation, one eps per step."""
+    total = torch.zeros(())
+    target = torch.softmax(t["noise"], dim=1)
+    for out in t["views"]:
+        z = out["mu"] + out["sigma"] * torch.randn_like(out["mu"])
+        # F.kl_div(log_softmax z, softmax eps, reduction="mean") of the demo: divided by n * latent_dim
+        kl = target * (target.log() - torch.log_softmax(z, dim=1))
+        total = total + kl.sum() / kl.numel()
+    return total
+
+
+def _sie_gaussian(t: dict[str, Any]) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, I)) per sample, summed over dims, averaged over samples, summed over views."""
+    total = torch.zeros(())
+    for out in t["views"]:
+        var = out["sigma"].pow(2)
+        total = total + 0.5 * (var + out["mu"].pow(2) - 1.0 - var.log()).sum(dim=1).mean()
+    return total
+
+
+def _uniform_prior(target: PriorTarget):
+    def term(t: dict[str, Any]) -> torch.Tensor:
+        probs = t["views"][0]["probs"]
+        if target == PriorTarget.probs:
+            return F.cross_entropy(probs, t["pseudo_labels"])
+        return F.nll_loss(probs.clamp_min(1e-12).log(), t["pseudo_labels"])
+
+    return term
+
+
+def dmim_loss(cfg: DMIMConfig) -> WeightedLoss:
+    sie = _sie_softmax_sample if cfg.kl_mode == KLMode.softmax_sample else _sie_gaussian
+    return WeightedLoss(
+        {
+            "mi_cluster": (_mutual_information("probs"), 1.0),
+            "mi_overcluster": (_mutual_information("over_probs"), 1.0 if cfg.overcluster_factor else 0.0),
+            "sie": (sie, cfg.sie_weight if cfg.sie else 0.0),
+            "prior": (_uniform_prior(cfg.prior_target), cfg.prior_weight if cfg.uniform_prior else 0.0),
+        }
+    )
+
+
+class DMIM(ClusteringMethod):
+    config: DMIMConfig
+
+    def fit(self, data: MultiViewDataset, ctx: FitContext) -> float:
+        cfg = self.config
+        self.device = ctx.device
+        self._fit_projections(data, ctx.seed)
+        views = self._project(data)
+        torch.manual_seed(ctx.seed)
+        self.net = DMIMNetwork(cfg, data.n_clusters).to(ctx.device)
+        self.loss = dmim_loss(cfg)
+        optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
+        order = torch.Generator().manual_seed(ctx.seed)
+        self.pseudo_labels = torch.zeros(data.n_samples, dtype=torch.long, device=ctx.device)
+        first_epoch, step = 0, 0
+        saved = ctx.checkpoint.load()
+        if saved is not None:
+            first_epoch, step = self._restore(saved, optimizer, order, ctx)
+        bar = ctx.log.progress(range(first_epoch, cfg.epochs), desc="dmim", total=cfg.epochs - first_epoch)
+        for epoch in bar:
+            means = EpochMeans()
+            batch_size = cfg.batch_size or data.n_samples
+            for index in epoch_batches(data.n_samples, batch_size, order):
+                if cfg.uniform_prior and step % cfg.sinkhorn_every == 0:
+                    self._refresh_pseudo_labels(views[0])
+                means.add(
+                    self._step([v[index.to(ctx.device)] for v in views], index.to(ctx.device), optimizer)
+                )
+                step += 1
+            scalars = means.means()
+            ctx.log.epoch(epoch, scalars)
+            bar.set_postfix(loss=f"{scalars['total']:.4f}")
+            ctx.checkpoint.end_of_epoch(
+                epoch, lambda epoch=epoch, step=step: self._training_state(epoch, step, optimizer, order, ctx)
+            )
+        self.final_terms = self._evaluate_loss(views, ctx.seed)
+        ctx.log.scalars("final_loss", self.final_terms)
+        return self.final_terms["total"]
+
+    def _fit_projections(self, data: MultiViewDataset, seed: int) -> None:
+        self.projections = []
+        for v in range(data.n_views):
+            dims = min(self.config.input_dim, data.view_dims[v], data.n_samples)
+            self.projections.append(PCA(n_components=dims, random_state=seed).fit(data.dense_view(v)))
+
+    def _project(self, data: MultiViewDataset) -> list[torch.Tensor]:
+        out = []
+        for v, pca in enumerate(self.projections):
+            reduced = pca.transform(data.dense_view(v)).astype(np.float32)
+            padded = np.zeros((data.n_samples, self.config.input_dim), np.float32)
+            padded[:, : reduced.shape[1]] = reduced
+            out.append(torch.from_numpy(padded).to(self.device))
+        return out
+
+    def _step(self, batch: list[torch.Tensor], index: torch.Tensor, optimizer: torch.optim.Optimizer) -> dict:
+        self.net.train()
+        tensors = {
+            "views": [self.net(x) for x in batch],
+            "noise": torch.randn(len(index), self.config.latent_dim, device=self.device),
+            "pseudo_labels": self.pseudo_labels[index],
+        }
+        total, terms = self.loss(tensors)
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        used = torch.tensor(float(tensors["views"][0]["probs"].argmax(dim=1).unique().numel()))
+        return {"total": total, **terms, "clusters_used": used}
+
+    @torch.no_grad()
+    def _refresh_pseudo_labels(self, first_view: torch.Tensor) -> None:
+        """Balanced labels from C(x_1) on all training samples, in train-mode BN as the demo computes them."""
+        self.net.train()
+        probs = torch.cat(
+            [self.net(first_view[i])["probs"] for i in sequential_batches(len(first_view), 65536)]
+        )
+        cfg = self.config
+        self.pseudo_labels = sinkhorn_labels(
+            probs, cfg.sinkhorn_power, cfg.sinkhorn_max_iter, cfg.sinkhorn_tol
+        )
+
+    @torch.no_grad()
+    def _evaluate_loss(self, views: list[torch.Tensor], seed: int) -> dict[str, float]:
+        """Every term on the full training data in eval mode, with noise from a seeded generator (reproducible)."""
+        self.net.eval()
+        torch.manual_seed(
+            seed
+        )  # training is over: the global generator may be reseeded for a reproducible value
+        n = len(views[0])
+        tensors = {
+            "views": [self.net(x) for x in views],
+            "noise": torch.randn(n, self.config.latent_dim, device=self.device),
+            "pseudo_labels": self.pseudo_labels,
+        }
+        total, terms = self.loss(tensors)
+        return {"total": float(total), **{k: float(v) for k, v in terms.items()}}
+
+    def _training_state(self, epoch: int, step: int, optimizer, order, ctx: FitContext) -> dict[str, Any]:
+        return {
+            "epoch": epoch,
+            "step": step,
+            "net": self.net.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "batch_order": order.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "pseudo_labels": self.pseudo_labels,
+            "history": list(ctx.log.rows),
+        }
+
+    def _restore(self, saved: dict[str, Any], optimizer, order, ctx: FitContext) -> tuple[int, int]:
+        self.net.load_state_dict(saved["net"])
+        optimizer.load_state_dict(saved["optimizer"])
+        order.set_state(saved["batch_order"])
+        torch.set_rng_state(saved["torch_rng"])
+        self.pseudo_labels = saved["pseudo_labels"].to(self.device)
+        ctx.log.rows = list(saved["history"])
+        return saved["epoch"] + 1, saved["step"]
+
+    @torch.no_grad()
+    def predict(self, data: MultiViewDataset) -> Prediction:
+        self.net.eval()
+        views = self._project(data)
+        probs = [
+            torch.cat([self.net(x[i])["probs"] for i in sequential_batches(len(x), 65536)]) for x in views
+        ]
+        soft = (
+            probs[0] if self.config.predict_from == PredictFrom.first_view else torch.stack(probs).mean(dim=0)
+        )
+        soft = soft.cpu().numpy()
+        return Prediction(labels=soft.argmax(axis=1), soft=soft, embedding=views[0].cpu().numpy())

@@ -1,0 +1,137 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mmc_bench.checkpoint import Checkpointer, Interrupted, StopRequest
+from mmc_bench.config import DatasetConfig
+from mmc_bench.data.build import load_dataset
+from mmc_bench.methods.base import FitContext
+from mmc_bench.methods.dmim import DMIM, DMIMConfig, DMIMNetwork, dmim_loss
+from mmc_bench.nn.information import iic_loss, sinkhorn_labels
+from mmc_bench.tracking import RunLog
+from tests.test_resume import StopAtEpoch
+
+
+def test_iic_hand_computed_joint():
+    a = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    b = torch.tensor([[0.8, 0.2], [0.2, 0.8]], dtype=torch.float64)
+    # P = a^T b = [[.8, .2], [.2, .8]] -> normalised [[.4, .1], [.1, .4]], marginals .5
+    mi = 2 * 0.4 * math.log(0.4 / 0.25) + 2 * 0.1 * math.log(0.1 / 0.25)
+    assert float(iic_loss(a, b)) == pytest.approx(-mi, rel=1e-12)
+
+
+def test_iic_is_maximal_for_identical_one_hot_and_zero_for_independent():
+    one_hot = torch.eye(3, dtype=torch.float64).repeat(4, 1)
+    assert float(iic_loss(one_hot, one_hot)) == pytest.approx(-math.log(3), rel=1e-9)
+    uniform = torch.full((12, 3), 1 / 3, dtype=torch.float64)
+    assert float(iic_loss(one_hot, uniform)) == pytest.approx(0.0, abs=1e-12)
+    # any other pair of assignments carries less information than identical balanced one-hot ones
+    g = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        x, y = (torch.softmax(torch.randn(12, 3, generator=g, dtype=torch.float64), 1) for _ in range(2))
+        assert float(iic_loss(x, y)) > -math.log(3)
+
+
+def test_iic_has_no_nan_with_empty_clusters():
+    a = torch.tensor([[1.0, 0.0, 0.0]] * 5, requires_grad=True)  # clusters 1 and 2 empty
+    loss = iic_loss(a, a)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(a.grad).all()
+
+
+def test_sinkhorn_labels_are_balanced_on_skewed_input():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(300, 3, generator=g) * 0.3
+    logits[:, 0] += 2.0  # nearly every sample prefers cluster 0
+    probs = torch.softmax(logits, dim=1)
+    assert np.bincount(probs.argmax(1).numpy(), minlength=3)[0] > 250
+    counts = np.bincount(sinkhorn_labels(probs).numpy(), minlength=3)
+    assert counts.min() >= 80 and counts.max() <= 120
+
+
+@pytest.mark.parametrize("kl_mode", ["softmax_sample", "gaussian_analytic"])
+def test_both_kl_modes_give_finite_gradients(kl_mode):
+    torch.manual_seed(0)
+    cfg = DMIMConfig(input_dim=8, trunk_layers=[8, 8], latent_dim=8, kl_mode=kl_mode)
+    net = DMIMNetwork(cfg, n_clusters=3)
+    views = [net(torch.randn(16, 8)) for _ in range(2)]
+    total, terms = dmim_loss(cfg)(
+        {"views": views, "noise": torch.randn(16, 8), "pseudo_labels": torch.zeros(16, dtype=torch.long)}
+    )
+    total.backward()
+    assert terms["sie"] > 0
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+
+
+@pytest.mark.parametrize(
+    "switches, removed",
+    [
+        ({"overcluster_factor": 0}, {"mi_overcluster"}),
+        ({"sie": False}, {"sie"}),
+        ({"overcluster_factor": 0, "sie": False}, {"mi_overcluster", "sie"}),
+        ({"uniform_prior": False}, {"prior"}),
+    ],
+)
+def test_ablation_switches_remove_their_terms(switches, removed):
+    full = set(dmim_loss(DMIMConfig()).names)
+    assert full == {"mi_cluster", "mi_overcluster", "sie", "prior"}
+    assert set(dmim_loss(DMIMConfig(**switches)).names) == full - removed
+    assert (DMIMNetwork(DMIMConfig(**switches), 3).overcluster is None) == ("mi_overcluster" in removed)
+
+
+def synthetic(n_views=3, n=150, dims=(12, 9, 6)):
+    cfg = DatasetConfig(
+        name="synthetic", source="synthetic", n_samples=n, view_dims=list(dims[:n_views]), n_clusters=3
+    )
+    return load_dataset(cfg, None)
+
+
+FAST = dict(input_dim=8, epochs=40)
+
+
+def test_three_view_run_uses_every_pair_and_clusters():
+    data = synthetic()
+    log = RunLog()
+    method = DMIM(DMIMConfig(**FAST))
+    loss = method.fit(data, FitContext(0, torch.device("cpu"), log))
+    history = log.history()
+    assert math.isfinite(loss)
+    # three views: three pairs, each pair's -MI bounded by -log K for the cluster head
+    assert history["mi_cluster"].iloc[-1] < history["mi_cluster"].iloc[0]
+    assert history["mi_cluster"].iloc[-1] >= -3 * math.log(3) - 1e-6
+    prediction = method.predict(data)
+    assert prediction.soft.shape == (150, 3) and prediction.embedding.shape == (150, 8)
+
+
+def test_views_with_fewer_dims_than_input_dim_are_padded():
+    data = synthetic(n_views=2, dims=(20, 5))
+    method = DMIM(DMIMConfig(input_dim=10, epochs=2))
+    method.fit(data, FitContext(0, torch.device("cpu"), RunLog()))
+    views = method._project(data)
+    assert [v.shape[1] for v in views] == [10, 10]
+    assert torch.all(views[1][:, 5:] == 0)
+
+
+def test_minibatch_mode_runs():
+    method = DMIM(DMIMConfig(**{**FAST, "epochs": 3, "batch_size": 50}))
+    log = RunLog()
+    method.fit(synthetic(), FitContext(0, torch.device("cpu"), log))
+    assert len(log.history()) == 3
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    data = synthetic(n_views=2)
+    reference = DMIM(DMIMConfig(**{**FAST, "epochs": 12}))
+    ref_loss = reference.fit(data, FitContext(0, torch.device("cpu"), RunLog()))
+    stop = StopRequest()
+    with pytest.raises(Interrupted):
+        DMIM(DMIMConfig(**{**FAST, "epochs": 12})).fit(
+            data,
+            FitContext(0, torch.device("cpu"), StopAtEpoch(stop, 6), Checkpointer(tmp_path, 5, False, stop)),
+        )
+    resumed = DMIM(DMIMConfig(**{**FAST, "epochs": 12}))
+    loss = resumed.fit(data, FitContext(0, torch.device("cpu"), RunLog(), Checkpointer(tmp_path, 5, True)))
+    assert loss == ref_loss
+    np.testing.assert_array_equal(resumed.predict(data).soft, reference.predict(data).soft)
