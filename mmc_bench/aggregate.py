@@ -16,10 +16,10 @@ DEFAULT_METRICS = ("acc", "nmi", "ari", "purity")
 PROTOCOLS = ("mean", "best-loss")
 
 
-def collect_runs(root: Path) -> pd.DataFrame:
-    """One row per metrics.json under ``root`` (completed and failed), nested 'train' metrics flattened."""
+def collect_runs(*roots: Path) -> pd.DataFrame:
+    """One row per metrics.json under the ``roots`` (completed and failed), nested 'train' metrics flattened."""
     rows = []
-    for path in sorted(root.rglob("metrics.json")):
+    for path in sorted(p for root in roots for p in root.rglob("metrics.json")):
         try:
             record = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
@@ -149,8 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Aggregate mmc_bench runs into per-seed and paper-style tables."
     )
-    parser.add_argument("root", type=Path, help="folder searched recursively for metrics.json")
-    parser.add_argument("--out", type=Path, default=None, help="where to write the tables (default: ROOT)")
+    parser.add_argument(
+        "roots", type=Path, nargs="+", metavar="ROOT", help="folders searched for metrics.json"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="where to write the tables (default: the first ROOT)"
+    )
     parser.add_argument("--protocol", choices=PROTOCOLS, default="mean")
     parser.add_argument(
         "--metrics", default=",".join(DEFAULT_METRICS), help=f"comma list from {', '.join(METRIC_NAMES)}"
@@ -164,14 +168,18 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    if not args.root.is_dir():
-        print(f"error: {args.root} is not a folder; give the folder of a sweep or of runs", file=sys.stderr)
-        return 2
-    runs = collect_runs(args.root)
+    for root in args.roots:
+        if not root.is_dir():
+            print(f"error: {root} is not a folder; give the folder of a sweep or of runs", file=sys.stderr)
+            return 2
+    runs = collect_runs(*args.roots)
     if runs.empty:
-        print(f"error: no metrics.json found under {args.root}; run an experiment first", file=sys.stderr)
+        print(
+            f"error: no metrics.json found under {', '.join(map(str, args.roots))}; run an experiment first",
+            file=sys.stderr,
+        )
         return 2
-    out = args.out or args.root
+    out = args.out or args.roots[0]
     print(write_tables(runs, out, metrics, args.protocol))
     print(f"tables written to {out}: per_seed.csv, table.md, table.tex, table.csv")
     return 0

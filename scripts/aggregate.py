@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""python scripts/aggregate.py ROOT [--out DIR] [--protocol mean|best-loss] [--metrics acc,nmi,...]"""
+"""python scripts/aggregate.py ROOT [ROOT ...] [--out DIR] [--protocol mean|best-loss] [--metrics acc,nmi,...]"""
 
 import sys
 
