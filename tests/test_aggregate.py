@@ -75,3 +75,11 @@ def test_aggregator_errors(tmp_path, capsys):
     assert main([str(tmp_path)]) == 2
     assert "no metrics.json found" in capsys.readouterr().err
     assert main([str(tmp_path), "--metrics", "accuracy"]) == 2
+
+
+def test_several_roots_are_joined(tmp_path):
+    fake_run(tmp_path / "a", "dmim", "cub", 0, 0.4, 1.0)
+    fake_run(tmp_path / "b", "kmeans", "cub", 0, 0.7, 9.0)
+    assert main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "t")]) == 0
+    assert set(collect_runs(tmp_path / "a", tmp_path / "b")["method"]) == {"dmim", "kmeans"}
+    assert (tmp_path / "t/table.md").exists()
