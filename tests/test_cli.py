@@ -179,3 +179,24 @@ def test_submitit_local_launcher_runs_the_sweep(tmp_path):
             (tmp_path / f"outputs/sweeps/sub/synthetic/kmeans/paired/seed{seed}/metrics.json").read_text()
         )
         assert record["status"] == "completed" and record["seed"] == seed
+
+
+def test_methods_never_receive_labels(tmp_path, monkeypatch):
+    from hydra import compose, initialize_config_dir
+
+    from mmc_bench.app import CONFIG_DIR
+    from mmc_bench.methods.baselines import KMeansConcat
+    from mmc_bench.runner import run_experiment
+
+    seen = []
+    fit, predict = KMeansConcat.fit, KMeansConcat.predict
+    monkeypatch.setattr(
+        KMeansConcat, "fit", lambda self, data, ctx: seen.append(data.labels) or fit(self, data, ctx)
+    )
+    monkeypatch.setattr(
+        KMeansConcat, "predict", lambda self, data: seen.append(data.labels) or predict(self, data)
+    )
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["method=kmeans", "dataset=synthetic"])
+    record = run_experiment(cfg, tmp_path)
+    assert seen == [None, None] and record["acc"] > 0.9  # scored with labels the method never saw
