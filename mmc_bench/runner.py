@@ -139,11 +139,10 @@ def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[st
     with StopRequest() as stop:
         checkpoint = Checkpointer(run_dir, cfg.checkpoint_every, cfg.resume, stop)
         try:
-            train = data.train_part()
-            final_loss = method.fit(
-                replace(train, labels=None), FitContext(cfg.seed, device, log, checkpoint)
-            )
-            prediction = method.predict(data)
+            # Methods never see labels: they are kept here for scoring only.
+            train = replace(data.train_part(), labels=None)
+            final_loss = method.fit(train, FitContext(cfg.seed, device, log, checkpoint))
+            prediction = method.predict(replace(data, labels=None))
         except TrainingDiverged as exc:
             record.update(status="failed", error=str(exc), failed_epoch=exc.epoch)
             return _finish(record, log, run_dir, start)
