@@ -42,6 +42,15 @@ def collect_runs(*roots: Path) -> pd.DataFrame:
     return runs
 
 
+def select(runs: pd.DataFrame, methods: str, datasets: str) -> pd.DataFrame:
+    """Rows whose method and dataset are in the comma lists (an empty list keeps everything)."""
+    for column, wanted in (("method", methods), ("dataset", datasets)):
+        names = [n.strip() for n in wanted.split(",") if n.strip()]
+        if names and not runs.empty:
+            runs = runs[runs[column].isin(names)]
+    return runs
+
+
 def _row_label(method: str, variant: object) -> str:
     return f"{method} [{variant}]" if isinstance(variant, str) and variant else method
 
@@ -159,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--metrics", default=",".join(DEFAULT_METRICS), help=f"comma list from {', '.join(METRIC_NAMES)}"
     )
+    parser.add_argument("--methods", default="", help="keep only these methods (comma list; default all)")
+    parser.add_argument("--datasets", default="", help="keep only these datasets (comma list; default all)")
     args = parser.parse_args(argv)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     unknown = [m for m in metrics if m not in METRIC_NAMES]
@@ -172,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         if not root.is_dir():
             print(f"error: {root} is not a folder; give the folder of a sweep or of runs", file=sys.stderr)
             return 2
-    runs = collect_runs(*args.roots)
+    runs = select(collect_runs(*args.roots), args.methods, args.datasets)
     if runs.empty:
         print(
             f"error: no metrics.json found under {', '.join(map(str, args.roots))}; run an experiment first",

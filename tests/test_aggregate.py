@@ -83,3 +83,9 @@ def test_several_roots_are_joined(tmp_path):
     assert main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "t")]) == 0
     assert set(collect_runs(tmp_path / "a", tmp_path / "b")["method"]) == {"dmim", "kmeans"}
     assert (tmp_path / "t/table.md").exists()
+
+
+def test_methods_and_datasets_filters(tree):
+    main([str(tree), "--out", str(tree / "f"), "--methods", "eamc,spectral", "--datasets", "bdgp"])
+    per_seed = pd.read_csv(tree / "f/per_seed.csv")
+    assert set(per_seed["method"]) == {"eamc", "spectral"} and set(per_seed["dataset"]) == {"bdgp"}
