@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import compose_config, run_cli
 
 FAST = ["dataset=synthetic", "method=kmeans", "method.n_init=2"]
 
@@ -182,9 +182,7 @@ def test_submitit_local_launcher_runs_the_sweep(tmp_path):
 
 
 def test_methods_never_receive_labels(tmp_path, monkeypatch):
-    from hydra import compose, initialize_config_dir
 
-    from mmc_bench.app import CONFIG_DIR
     from mmc_bench.methods.baselines import KMeansConcat
     from mmc_bench.runner import run_experiment
 
@@ -196,7 +194,6 @@ def test_methods_never_receive_labels(tmp_path, monkeypatch):
     monkeypatch.setattr(
         KMeansConcat, "predict", lambda self, data: seen.append(data.labels) or predict(self, data)
     )
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["method=kmeans", "dataset=synthetic"])
+    cfg = compose_config("method=kmeans", "dataset=synthetic")
     record = run_experiment(cfg, tmp_path)
     assert seen == [None, None] and record["acc"] > 0.9  # scored with labels the method never saw

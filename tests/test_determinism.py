@@ -4,12 +4,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 
 import mmc_bench.app  # noqa: F401
 from mmc_bench.app import CONFIG_DIR
 from mmc_bench.config import Setting
 from mmc_bench.runner import build_method, run_experiment
+from tests.conftest import compose_config
 
 FAST = {
     "dmim": ["method.epochs=5"],
@@ -35,8 +35,7 @@ def test_same_seed_same_metrics(method, setting, tmp_path):
     ]
     if setting == "incomplete":
         overrides.append("missing_rate=0.3")
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides)
+    cfg = compose_config(*overrides)
 
     if Setting(setting) not in build_method(cfg.method).supported_settings:
         pytest.skip(f"{method} does not support setting={setting}")

@@ -3,10 +3,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
 import mmc_bench.app  # noqa: F401
-from mmc_bench.app import CONFIG_DIR
 from mmc_bench.config import DatasetConfig
 from mmc_bench.data.build import load_dataset
 from mmc_bench.errors import TrainingDiverged
@@ -15,6 +13,7 @@ from mmc_bench.methods.eamc import EAMC, EAMCConfig, EAMCNetwork, generator_loss
 from mmc_bench.nn.kernels import cs_divergence, ddc_orthogonality, ddc_simplex, gaussian_kernel
 from mmc_bench.runner import run_experiment
 from mmc_bench.tracking import RunLog
+from tests.conftest import compose_config
 
 
 def test_cs_divergence_equals_double_loop():
@@ -165,18 +164,14 @@ def test_checkpoint_is_the_lowest_evaluated_loss():
 
 
 def test_diverging_run_is_recorded_as_failed(tmp_path):
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(
-            config_name="config",
-            overrides=[
-                "dataset=synthetic",
-                "method=eamc",
-                "method.epochs=3",
-                "method.lr_encoder=1e30",
-                "method.clip_norm=1e30",
-                "method.lr_clustering=1e30",
-            ],
-        )
+    cfg = compose_config(
+        "dataset=synthetic",
+        "method=eamc",
+        "method.epochs=3",
+        "method.lr_encoder=1e30",
+        "method.clip_norm=1e30",
+        "method.lr_clustering=1e30",
+    )
     record = run_experiment(cfg, tmp_path)
     assert record["status"] == "failed"
     assert record["failed_epoch"] == 0 and "became nan" in record["error"]

@@ -6,16 +6,14 @@ import sys
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 
 import mmc_bench.app
 from mmc_bench.aggregate import collect_runs, summarize
-from mmc_bench.app import CONFIG_DIR
 from mmc_bench.config import DatasetConfig
 from mmc_bench.data.build import load_dataset
 from mmc_bench.errors import UserError
 from mmc_bench.runner import prepare_dataset, write_json_atomic
-from tests.conftest import run_cli
+from tests.conftest import compose_config, run_cli
 
 
 def test_nonfinite_values_can_be_imputed(tmp_path):
@@ -33,18 +31,14 @@ def test_nonfinite_values_can_be_imputed(tmp_path):
 
 
 def test_view_left_empty_by_the_setting_is_refused():
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(
-            config_name="config",
-            overrides=[
-                "dataset=synthetic",
-                "dataset.n_samples=4",
-                "dataset.view_dims=[3,3,3,3,3,3]",
-                "dataset.n_clusters=2",
-                "setting=mixed",
-                "method=kmeans",
-            ],
-        )
+    cfg = compose_config(
+        "dataset=synthetic",
+        "dataset.n_samples=4",
+        "dataset.view_dims=[3,3,3,3,3,3]",
+        "dataset.n_clusters=2",
+        "setting=mixed",
+        "method=kmeans",
+    )
     with pytest.raises(UserError, match=r"has no training sample left after setting=mixed"):
         prepare_dataset(cfg)
 
