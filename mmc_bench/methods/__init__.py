@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import importlib
 
-METHOD_MODULES = ("mmc_bench.methods.baselines", "mmc_bench.methods.eamc", "mmc_bench.methods.dmim")
+METHOD_MODULES = (
+    "mmc_bench.methods.baselines",
+    "mmc_bench.methods.eamc",
+    "mmc_bench.methods.dmim",
+    "mmc_bench.methods.cmmc",
+)
 
 
 def load_all_methods() -> None:

@@ -62,3 +62,17 @@ def he_init(module: nn.Module) -> None:
     for layer in module.modules():
         if isinstance(layer, nn.Linear | nn.Conv2d):
             nn.init.kaiming_normal_(layer.weight)
+
+
+class Autoencoder(nn.Module):
+    """Encoder in -> layers (ReLU between, linear code) and the mirrored decoder back to in (linear output)."""
+
+    def __init__(self, in_dim: int, layers: list[int]):
+        super().__init__()
+        self.encoder = mlp(in_dim, layers, last_activation=False)
+        self.decoder = mlp(layers[-1], [*reversed(layers[:-1]), in_dim], last_activation=False)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(code, reconstruction)"""
+        code = self.encoder(x)
+        return code, self.decoder(code)
