@@ -9,6 +9,7 @@ METHOD_MODULES = (
     "mmc_bench.methods.eamc",
     "mmc_bench.methods.dmim",
     "mmc_bench.methods.cmmc",
+    "mmc_bench.methods.jecl",
 )
 
 
