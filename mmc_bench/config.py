@@ -90,6 +90,12 @@ class KMeansViewConfig(MethodConfig):
 
 
 @dataclass
+class KMeansMixedConfig(KMeansConfig):
+    _target_: str = "mmc_bench.methods.baselines.KMeansMixed"
+    name: str = "kmeans_mixed"
+
+
+@dataclass
 class SpectralConfig(MethodConfig):
     _target_: str = "mmc_bench.methods.baselines.SpectralConcat"
     name: str = "spectral"
@@ -127,6 +133,7 @@ METHOD_SCHEMAS: dict[str, type[MethodConfig]] = {
     "kmeans": KMeansConfig,
     "kmeans_view": KMeansViewConfig,
     "spectral": SpectralConfig,
+    "kmeans_mixed": KMeansMixedConfig,
 }
 
 

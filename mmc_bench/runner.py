@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mmc_bench import __version__
 from mmc_bench.checkpoint import Checkpointer, Interrupted, StopRequest
-from mmc_bench.config import Setting
+from mmc_bench.config import Setting, Split
 from mmc_bench.data.build import apply_split, load_dataset
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.data.preprocess import preprocess_views
@@ -58,7 +58,11 @@ def prepare_dataset(cfg: DictConfig) -> MultiViewDataset:
     """Load, split, draw the setting's view mask, then preprocess (fitted on the training part)."""
     data_dir = Path(to_absolute_path(cfg.data_dir))
     data = load_dataset(cfg.dataset, data_dir)
-    data = apply_split(data, cfg.dataset.split, cfg.dataset.train_fraction, cfg.seed)
+    split = Split(cfg.dataset.split)
+    if split == Split.auto and Setting(cfg.setting) == Setting.mixed and not data.has_split:
+        # Mixed-modal clustering is evaluated on held-out samples (DM2C): a seeded stratified split.
+        split = Split.stratified
+    data = apply_split(data, split, cfg.dataset.train_fraction, cfg.seed)
     data = apply_setting(
         data,
         Setting(cfg.setting),

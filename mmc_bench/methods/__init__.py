@@ -10,6 +10,7 @@ METHOD_MODULES = (
     "mmc_bench.methods.dmim",
     "mmc_bench.methods.cmmc",
     "mmc_bench.methods.jecl",
+    "mmc_bench.methods.dm2c",
 )
 
 

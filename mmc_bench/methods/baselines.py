@@ -8,6 +8,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from mmc_bench.config import KMeansConfig, KMeansViewConfig, Setting, SpectralConfig
 from mmc_bench.data.dataset import MultiViewDataset
+from mmc_bench.errors import UserError
 from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction
 
 
@@ -94,3 +95,37 @@ class SpectralConcat(ClusteringMethod):
     def predict(self, data: MultiViewDataset) -> Prediction:
         features = data.concatenated()
         return Prediction(labels=self._neighbours.predict(features), embedding=features)
+
+
+class KMeansMixed(ClusteringMethod):
+    """k-means for mixed-modal data: each sample's one modality, all in a common space (DM2C's baseline).
+
+    Every modality must have the same dimension (PCA them to a common size with dataset.preprocess=[pca:D]).
+    """
+
+    supported_settings = frozenset({Setting.mixed})
+    config: KMeansConfig
+
+    def fit(self, data: MultiViewDataset, ctx: FitContext) -> float:
+        if len(set(data.view_dims)) != 1:
+            raise UserError(
+                f"kmeans_mixed needs every modality in one space, but {data.name} has view dims {data.view_dims}; "
+                "set dataset.preprocess=[pca:D] with D at most the smallest dim"
+            )
+        self._model = KMeans(
+            data.n_clusters, n_init=self.config.n_init, max_iter=self.config.max_iter, random_state=ctx.seed
+        ).fit(own_modality(data))
+        return float(self._model.inertia_)
+
+    def predict(self, data: MultiViewDataset) -> Prediction:
+        features = own_modality(data)
+        return Prediction(labels=self._model.predict(features), embedding=features)
+
+
+def own_modality(data: MultiViewDataset) -> np.ndarray:
+    """Row i is sample i's values in the one modality it has."""
+    kept = data.mask.argmax(axis=1)
+    out = np.zeros((data.n_samples, data.view_dims[0]), np.float32)
+    for v in range(data.n_views):
+        out[kept == v] = data.dense_view(v)[kept == v]
+    return out
