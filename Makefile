@@ -1,15 +1,19 @@
-# make run | test | sweep | tables | lint. Each installs what is missing first.
+# make run | test | sweep | tables | benchmark | report | lint. Each installs what is missing first.
 PYTHON ?= python3
 # The CPU wheel; a machine that already has a torch (e.g. a CUDA build) keeps it.
 TORCH_SPEC ?= torch==2.13.0
 SWEEP ?= sweep
 SEEDS ?= 0,1,2,3,4
+# make benchmark PROFILE=quick for a first look; make report RUNS=folder [folder ...] for other run trees.
+PROFILE ?=
+THREADS ?= 0
+RUNS ?= outputs/benchmark
 
-.PHONY: install run test sweep tables lint
+.PHONY: install run test sweep tables benchmark report lint
 
 install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install -q "$(TORCH_SPEC)"
-	@$(PYTHON) -c "import mmc_bench, hydra, sklearn, pandas, tensorboard, h5py, tabulate, pytest, hydra_plugins.hydra_joblib_launcher" 2>/dev/null \
+	@$(PYTHON) -c "import mmc_bench, hydra, sklearn, pandas, tensorboard, h5py, tabulate, matplotlib, pytest, hydra_plugins.hydra_joblib_launcher" 2>/dev/null \
 		|| $(PYTHON) -m pip install -q -e ".[dev,launchers]"
 
 run: install
@@ -23,6 +27,12 @@ sweep: install
 
 tables: install
 	$(PYTHON) scripts/aggregate.py outputs/sweeps/$(SWEEP) --out outputs/tables/$(SWEEP)
+
+benchmark: install
+	$(PYTHON) scripts/benchmark.py $(if $(PROFILE),--profile $(PROFILE)) --threads $(THREADS)
+
+report: install
+	$(PYTHON) scripts/report.py $(RUNS) --out outputs/REPORT.md
 
 lint: install
 	$(PYTHON) -m ruff check mmc_bench scripts tests

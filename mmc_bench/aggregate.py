@@ -9,11 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
+from scipy.stats import wilcoxon
 
 from mmc_bench.metrics import METRIC_NAMES
 
 DEFAULT_METRICS = ("acc", "nmi", "ari", "purity")
-PROTOCOLS = ("mean", "best-loss")
+PROTOCOLS = ("mean", "best-loss", "both")
+LAYOUTS = ("methods", "datasets")
+PAPER_RESULTS = Path(__file__).resolve().parent.parent / "conf" / "paper_results.yaml"
+SIGNIFICANCE_LEVEL = 0.05
 
 
 def collect_runs(*roots: Path) -> pd.DataFrame:
@@ -67,8 +72,13 @@ def summarize(runs: pd.DataFrame, metrics: list[str], protocol: str) -> pd.DataF
     """Long table: one row per (method row, dataset column, metric) with the protocol's value.
 
     ``mean``: mean and sample std over completed seeds. ``best-loss``: the completed seed with the lowest
-    final training loss (ties to the lowest seed) — selected by loss, never by a metric.
+    final training loss (ties to the lowest seed) — selected by loss, never by a metric. ``both``: the two
+    stacked, best-loss rows labelled as such.
     """
+    if protocol == "both":
+        best = summarize(runs, metrics, "best-loss")
+        best["row"] = best["row"] + " (best-loss)"
+        return pd.concat([summarize(runs, metrics, "mean"), best], ignore_index=True)
     out = []
     for (row, column), cell in runs.groupby(["row", "column"], sort=True):
         done = cell[cell["status"] == "completed"]
@@ -77,6 +87,7 @@ def summarize(runs: pd.DataFrame, metrics: list[str], protocol: str) -> pd.DataF
         if protocol == "best-loss" and not done.empty and done["final_loss"].notna().any():
             best = done.sort_values(["final_loss", "seed"]).iloc[0]
             chosen_seed = int(best["seed"])
+        first = cell.iloc[0]
         for metric in metrics:
             values = pd.to_numeric(done.get(metric, pd.Series(dtype=float)), errors="coerce").dropna()
             if protocol == "best-loss":
@@ -89,6 +100,9 @@ def summarize(runs: pd.DataFrame, metrics: list[str], protocol: str) -> pd.DataF
                 dict(
                     row=row,
                     column=column,
+                    method=first["method"],
+                    dataset=first["dataset"],
+                    variant=first.get("variant", "") if isinstance(first.get("variant", ""), str) else "",
                     metric=metric,
                     value=value,
                     std=std,
@@ -101,6 +115,54 @@ def summarize(runs: pd.DataFrame, metrics: list[str], protocol: str) -> pd.DataF
     return pd.DataFrame(out)
 
 
+def load_paper_results(path: Path = PAPER_RESULTS) -> pd.DataFrame:
+    """The papers' headline numbers (conf/paper_results.yaml) as a table: paper, protocol, method, dataset, metric, value."""
+    with open(path) as handle:
+        return pd.DataFrame(yaml.safe_load(handle)["results"])
+
+
+def add_paper_rows(summary: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
+    """A 'METHOD (paper)' row beside each of our plain method rows where the paper reports that
+    method × dataset × metric; its ``diff`` is ours minus the paper's."""
+    ours = summary[(summary["variant"] == "") & (summary["protocol"] == "mean")]
+    joined = ours.merge(paper, on=["method", "dataset", "metric"], suffixes=("", "_paper"))
+    if joined.empty:
+        return summary
+    rows = joined.assign(
+        row=joined["method"] + " (paper)",
+        diff=joined["value"] - joined["value_paper"],
+        value=joined["value_paper"],
+        std=np.nan,
+        protocol="paper: " + joined["protocol_paper"],
+        n_completed=0,
+        n_failed=0,
+    )
+    return pd.concat([summary, rows[summary.columns.tolist() + ["diff"]]], ignore_index=True)
+
+
+def add_significance(summary: pd.DataFrame, runs: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """p-value of a two-sided Wilcoxon signed-rank test of each row against row ``reference`` in the same
+    column, pairing completed runs by seed (NaN with fewer than 2 pairs or all differences 0). With n
+    paired seeds the smallest possible p is 2 / 2**n, so p < 0.05 needs at least 6 seeds."""
+    done = runs[runs["status"] == "completed"]
+    p_values = []
+    for _, r in summary.iterrows():
+        p_values.append(_paired_p(done, r["row"], reference, r["column"], r["metric"]))
+    return summary.assign(p_value=p_values)
+
+
+def _paired_p(done: pd.DataFrame, row: str, reference: str, column: str, metric: str) -> float:
+    if row == reference or metric not in done:
+        return np.nan
+    cell = done[done["column"] == column]
+    ours = cell[cell["row"] == row].set_index("seed")[metric]
+    theirs = cell[cell["row"] == reference].set_index("seed")[metric]
+    pairs = pd.concat([ours, theirs], axis=1, join="inner").dropna()
+    if len(pairs) < 2 or (pairs.iloc[:, 0] == pairs.iloc[:, 1]).all():
+        return np.nan
+    return float(wilcoxon(pairs.iloc[:, 0], pairs.iloc[:, 1]).pvalue)
+
+
 def _ranks(values: pd.Series) -> pd.Series:
     """1 for the best (highest) value in a column, 2 for the second best distinct value, 0 otherwise."""
     distinct = sorted(values.dropna().unique(), reverse=True)
@@ -108,25 +170,42 @@ def _ranks(values: pd.Series) -> pd.Series:
     return values.map(lambda v: rank.get(v, 0) if pd.notna(v) else 0)
 
 
-def render(summary: pd.DataFrame, fmt: str) -> pd.DataFrame:
-    """Wide table of strings: rows = methods, columns = (dataset, metric) plus each dataset's run count."""
+def render(summary: pd.DataFrame, fmt: str, layout: str = "methods") -> pd.DataFrame:
+    """Wide table of strings. layout=methods: rows = methods, columns = (dataset, metric) plus each dataset's
+    run count; layout=datasets: rows = datasets, columns = (method, metric). Paper rows are not ranked."""
     best, second = {"md": ("**{}**", "<u>{}</u>"), "tex": ("\\textbf{{{}}}", "\\underline{{{}}}")}[fmt]
     pm = " ± " if fmt == "md" else " $\\pm$ "
+    marker = "†" if fmt == "md" else "$^\\dagger$"
     cells = summary.copy()
-    cells["rank"] = cells.groupby(["column", "metric"])["value"].transform(_ranks)
+    for optional in ("diff", "p_value"):
+        if optional not in cells:
+            cells[optional] = np.nan
+    is_paper = cells["protocol"].str.startswith("paper")
+    cells["rank"] = 0
+    ours = cells[~is_paper]
+    cells.loc[~is_paper, "rank"] = ours.groupby(["column", "metric"])["value"].transform(_ranks)
 
     def text(r: pd.Series) -> str:
         if pd.isna(r["value"]):
             return "–"
         s = f"{r['value']:.3f}" + (f"{pm}{r['std']:.3f}" if pd.notna(r["std"]) else "")
+        if pd.notna(r["diff"]):
+            s += f" (Δ {r['diff']:+.3f})" if fmt == "md" else f" ($\\Delta$ {r['diff']:+.3f})"
+        if pd.notna(r["p_value"]) and r["p_value"] < SIGNIFICANCE_LEVEL:
+            s += marker
         return best.format(s) if r["rank"] == 1 else second.format(s) if r["rank"] == 2 else s
 
     cells["text"] = cells.apply(text, axis=1)
-    wide = cells.pivot_table(index="row", columns=["column", "metric"], values="text", aggfunc="first")
-    counts = cells.drop_duplicates(["row", "column"]).assign(
-        text=lambda d: d["n_completed"].astype(str) + "/" + (d["n_completed"] + d["n_failed"]).astype(str)
+    index, group = ("row", "column") if layout == "methods" else ("column", "row")
+    wide = cells.pivot_table(index=index, columns=[group, "metric"], values="text", aggfunc="first")
+    counts = (
+        cells[~is_paper]
+        .drop_duplicates(["row", "column"])
+        .assign(
+            text=lambda d: d["n_completed"].astype(str) + "/" + (d["n_completed"] + d["n_failed"]).astype(str)
+        )
     )
-    runs = counts.pivot_table(index="row", columns="column", values="text", aggfunc="first")
+    runs = counts.pivot_table(index=index, columns=group, values="text", aggfunc="first")
     runs.columns = pd.MultiIndex.from_tuples([(c, "runs") for c in runs.columns])
     metric_order = list(dict.fromkeys(summary["metric"])) + ["runs"]
     wide = pd.concat([wide, runs], axis=1)
@@ -134,24 +213,64 @@ def render(summary: pd.DataFrame, fmt: str) -> pd.DataFrame:
     return wide[ordered].fillna("–")
 
 
-def write_tables(runs: pd.DataFrame, out: Path, metrics: list[str], protocol: str) -> str:
+def build_summary(
+    runs: pd.DataFrame,
+    metrics: list[str],
+    protocol: str,
+    paper: pd.DataFrame | None = None,
+    significance_vs: str | None = None,
+) -> pd.DataFrame:
+    summary = summarize(runs, metrics, protocol)
+    if significance_vs:
+        summary = add_significance(summary, runs, significance_vs)
+    if paper is not None:
+        summary = add_paper_rows(summary, paper)
+    return summary
+
+
+def write_tables(
+    runs: pd.DataFrame,
+    out: Path,
+    metrics: list[str],
+    protocol: str,
+    layout: str = "methods",
+    paper: pd.DataFrame | None = None,
+    significance_vs: str | None = None,
+) -> str:
     out.mkdir(parents=True, exist_ok=True)
     runs.drop(columns=["row", "column"]).to_csv(out / "per_seed.csv", index=False)
-    summary = summarize(runs, metrics, protocol)
+    summary = build_summary(runs, metrics, protocol, paper, significance_vs)
     summary.to_csv(out / "table.csv", index=False)
-    md = render(summary, "md")
+    md = render(summary, "md", layout)
     md_flat = md.copy()
     md_flat.columns = [f"{d} {m}" for d, m in md.columns]
+    described = {
+        "mean": "mean ± sample std over completed seeds",
+        "best-loss": "seed with the lowest final training loss",
+        "both": "mean ± sample std, and the lowest-final-loss seed in the '(best-loss)' rows",
+    }[protocol]
     header = (
-        f"Protocol: {protocol} ({'mean ± sample std over completed seeds' if protocol == 'mean' else 'seed with the lowest final training loss'}); "
-        "best **bold**, second <u>underlined</u>; runs = completed/total (failed runs are not averaged).\n\n"
+        f"Protocol: {protocol} ({described}); best **bold**, second <u>underlined</u>; "
+        "runs = completed/total (failed runs are not averaged)."
     )
-    markdown = header + md_flat.rename_axis("method").to_markdown() + "\n"
+    if paper is not None:
+        header += " '(paper)' rows: the paper's number and Δ = ours − paper."
+    if significance_vs:
+        header += (
+            f" † = Wilcoxon signed-rank p < {SIGNIFICANCE_LEVEL} against {significance_vs} (paired by seed)."
+        )
+    markdown = header + "\n\n" + md_flat.rename_axis(index_name(layout)).to_markdown() + "\n"
     (out / "table.md").write_text(markdown)
     (out / "table.tex").write_text(
-        render(summary, "tex").rename_axis("method").to_latex(escape=False, multicolumn_format="c")
+        render(summary, "tex", layout)
+        .rename_axis(index_name(layout))
+        .to_latex(escape=False, multicolumn_format="c")
     )
     return markdown
+
+
+def index_name(layout: str) -> str:
+    return "method" if layout == "methods" else "dataset"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,6 +284,29 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=None, help="where to write the tables (default: the first ROOT)"
     )
     parser.add_argument("--protocol", choices=PROTOCOLS, default="mean")
+    parser.add_argument(
+        "--rows",
+        choices=LAYOUTS,
+        default="methods",
+        help="what the table's rows are (the other goes in columns)",
+    )
+    parser.add_argument(
+        "--cols",
+        choices=LAYOUTS,
+        default=None,
+        help="what the columns are (the opposite of --rows by default)",
+    )
+    parser.add_argument(
+        "--paper",
+        action="store_true",
+        help="add the papers' numbers (conf/paper_results.yaml) with the difference",
+    )
+    parser.add_argument(
+        "--significance-vs",
+        default=None,
+        metavar="ROW",
+        help="mark rows that differ from ROW (e.g. kmeans) by Wilcoxon",
+    )
     parser.add_argument(
         "--metrics", default=",".join(DEFAULT_METRICS), help=f"comma list from {', '.join(METRIC_NAMES)}"
     )
@@ -190,7 +332,14 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.cols is not None and args.cols == args.rows:
+        print(
+            f"error: --rows and --cols are both '{args.rows}'; give one of them methods, the other datasets",
+            file=sys.stderr,
+        )
+        return 2
     out = args.out or args.roots[0]
-    print(write_tables(runs, out, metrics, args.protocol))
+    paper = load_paper_results() if args.paper else None
+    print(write_tables(runs, out, metrics, args.protocol, args.rows, paper, args.significance_vs))
     print(f"tables written to {out}: per_seed.csv, table.md, table.tex, table.csv")
     return 0

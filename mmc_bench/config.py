@@ -31,6 +31,12 @@ class NonFinite(str, Enum):
     impute_zero = "impute_zero"
 
 
+class Plots(str, Enum):
+    all = "all"
+    fast = "fast"  # everything but the t-SNE figure
+    none = "none"
+
+
 class Split(str, Enum):
     auto = "auto"  # the file's published split when it has one, else none
     none = "none"
@@ -121,6 +127,8 @@ class RunConfig:
     # CPU threads for torch (0 = torch's default).
     threads: int = 0
     save_predictions: bool = True
+    # Figures in the run folder (loss curves, t-SNE, confusion matrix, view weights); scripts/plot.py redraws them.
+    plots: Plots = Plots.all
     # Save the training state every N epochs (0 = only when stopped by SIGINT/SIGTERM).
     checkpoint_every: int = 50
     # Continue an interrupted run from its last checkpoint.

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mmc_bench import __version__
 from mmc_bench.checkpoint import Checkpointer, Interrupted, StopRequest
-from mmc_bench.config import Setting, Split
+from mmc_bench.config import Plots, Setting, Split
 from mmc_bench.data.build import apply_split, load_dataset
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.data.preprocess import preprocess_views
@@ -159,9 +159,34 @@ def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[st
     record.update(method.summary())
     if cfg.save_predictions:
         save_predictions(run_dir, data, prediction)
-    log.scalars("metrics", {k: v for k, v in record.items() if isinstance(v, float)})
+    final_metrics = {k: v for k, v in record.items() if isinstance(v, float)}
+    log.scalars("metrics", final_metrics)
+    log.hparams(hyper_parameters(cfg), final_metrics)
     record["status"] = "completed"
-    return _finish(record, log, run_dir, start)
+    record = _finish(record, log, run_dir, start)
+    if Plots(cfg.plots) != Plots.none:
+        draw_figures(run_dir, tsne=Plots(cfg.plots) == Plots.all)
+    return record
+
+
+def draw_figures(run_dir: Path, tsne: bool) -> None:
+    """Figures are a convenience: a failure to draw them is reported and never fails the run."""
+    from mmc_bench.plots import plot_run
+
+    try:
+        plot_run(run_dir, tsne=tsne)
+    except Exception as exc:  # noqa: BLE001 - any plotting problem only costs the figures
+        print(f"warning: figures for {run_dir} were not drawn ({exc}); retry with scripts/plot.py {run_dir}")
+
+
+def hyper_parameters(cfg: DictConfig) -> dict[str, Any]:
+    """The method's settings plus what names the run, flattened to TensorBoard's hparams types."""
+    method = OmegaConf.to_container(cfg.method, resolve=True)
+    params: dict[str, Any] = {f"method.{k}": v for k, v in method.items() if k != "_target_"}
+    params.update(
+        dataset=cfg.dataset.name, setting=str(cfg.setting), seed=cfg.seed, missing_rate=cfg.missing_rate
+    )
+    return {k: v if isinstance(v, bool | int | float | str) else str(v) for k, v in params.items()}
 
 
 def _finish(record: dict[str, Any], log: RunLog, run_dir: Path, start: float) -> dict[str, Any]:
@@ -191,6 +216,8 @@ def save_predictions(run_dir: Path, data: MultiViewDataset, prediction: Predicti
         table["part"] = np.where(data.is_train, "train", "test")
     table.to_csv(run_dir / "predictions.csv", index=False)
     arrays = {"labels": prediction.labels}
+    if data.labels is not None:
+        arrays["true"] = data.labels  # for the figures (t-SNE, confusion matrix); never shown to a method
     if prediction.soft is not None:
         arrays["soft"] = prediction.soft.astype(np.float32)
     if prediction.embedding is not None and prediction.embedding.size <= 50_000_000:

@@ -43,6 +43,11 @@ class RunLog:
         for name, value in values.items():
             self.scalar(f"{tag}/{name}", value, step)
 
+    def hparams(self, params: dict[str, Any], metrics: dict[str, float]) -> None:
+        """The run's hyper-parameters and final metrics for TensorBoard's HPARAMS tab (runs compared there)."""
+        if self._writer is not None:
+            self._writer.add_hparams(params, metrics, run_name=".")
+
     def progress(self, items: Iterable[int], desc: str, total: int | None = None) -> tqdm:
         """A progress bar on a terminal, silent otherwise (logs of batch jobs stay clean)."""
         return tqdm(items, desc=desc, total=total, disable=not sys.stderr.isatty(), leave=False)

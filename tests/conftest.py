@@ -23,7 +23,9 @@ def data_dir() -> Path:
 
 
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run ``python -m mmc_bench`` as a user would, from ``cwd``."""
+    """Run ``python -m mmc_bench`` as a user would, from ``cwd`` (figures off unless a test asks for them)."""
+    if not any(a.startswith("plots=") for a in args) and "--help" not in args and "--cfg" not in args:
+        args = (*args, "plots=none")
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "mmc_bench", *args],

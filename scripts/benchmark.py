@@ -1,0 +1,9 @@
+#!/usr/bin/env python
+"""python scripts/benchmark.py [--profile quick] [--methods cmmc,jecl] [--dry-run]: the sweeps of conf/benchmark.yaml."""
+
+import sys
+
+from mmc_bench.benchmark import main
+
+if __name__ == "__main__":
+    sys.exit(main())
