@@ -92,3 +92,41 @@ class Checkpointer:
         """A finished run needs no checkpoint."""
         if self.path is not None:
             self.path.unlink(missing_ok=True)
+
+
+def capture_training_state(
+    epoch: int,
+    modules: dict[str, torch.nn.Module],
+    optimizers: list[torch.optim.Optimizer | None],
+    order: torch.Generator,
+    history: list[dict[str, Any]],
+    **extra: Any,
+) -> dict[str, Any]:
+    """What a resumed run needs to continue exactly as an uninterrupted one: weights, optimizer states,
+    the batch-order and global RNG states, the history so far, and method-specific ``extra`` values."""
+    return {
+        "epoch": epoch,
+        "modules": {name: module.state_dict() for name, module in modules.items()},
+        "optimizers": [None if o is None else o.state_dict() for o in optimizers],
+        "batch_order": order.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "history": list(history),
+        "extra": extra,
+    }
+
+
+def restore_training_state(
+    saved: dict[str, Any],
+    modules: dict[str, torch.nn.Module],
+    optimizers: list[torch.optim.Optimizer | None],
+    order: torch.Generator,
+) -> dict[str, Any]:
+    """Load what ``capture_training_state`` saved into the given objects; return its ``extra`` values."""
+    for name, module in modules.items():
+        module.load_state_dict(saved["modules"][name])
+    for optimizer, state in zip(optimizers, saved["optimizers"]):
+        if optimizer is not None and state is not None:
+            optimizer.load_state_dict(state)
+    order.set_state(saved["batch_order"])
+    torch.set_rng_state(saved["torch_rng"])
+    return {**saved["extra"], "history": saved["history"], "epoch": saved["epoch"]}

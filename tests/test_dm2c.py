@@ -218,3 +218,21 @@ def test_mixed_setting_splits_data_without_a_published_split():
     mixed = prepare_dataset(compose_config("dataset=synthetic", "setting=mixed", "seed=3"))
     assert mixed.has_split and mixed.is_train.mean() == pytest.approx(2 / 3, abs=0.01)
     assert not prepare_dataset(compose_config("dataset=synthetic")).has_split
+
+
+def test_layer_order_follows_the_code():
+    net = tiny_network()
+    ae = net.autoencoders[0]
+    assert [type(m).__name__ for m in ae.encoder] == ["Linear", "LeakyReLU", "BatchNorm1d", "Linear"]
+    assert [type(m).__name__ for m in ae.decoder] == [
+        "Linear",
+        "BatchNorm1d",
+        "LeakyReLU",
+        "Linear",
+        "LeakyReLU",
+    ]
+    paper_order = DM2CNetwork(DM2CConfig(autoencoder_layers=[4, 2], bn_before_activation=True), [5, 5])
+    assert [type(m).__name__ for m in paper_order.autoencoders[0].encoder][1:3] == [
+        "BatchNorm1d",
+        "LeakyReLU",
+    ]

@@ -21,6 +21,7 @@ from sklearn.cluster import KMeans
 from sklearn.preprocessing import MinMaxScaler
 from torch import nn
 
+from mmc_bench.checkpoint import capture_training_state, restore_training_state
 from mmc_bench.config import MethodConfig, register_method_schema
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.errors import UserError
@@ -282,24 +283,20 @@ class CMMC(ClusteringMethod):
         return {"total": float(total), **{k: float(v) for k, v in terms.items()}}
 
     def _training_state(self, overall_epoch: int, optimizer, order, ctx: FitContext) -> dict[str, Any]:
-        return {
-            "epoch": overall_epoch,
-            "net": self.net.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "batch_order": order.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "pseudo_labels": self.pseudo_labels,
-            "history": list(ctx.log.rows),
-        }
+        return capture_training_state(
+            overall_epoch,
+            {"net": self.net},
+            [optimizer],
+            order,
+            ctx.log.rows,
+            pseudo_labels=self.pseudo_labels,
+        )
 
     def _restore(self, saved: dict[str, Any], optimizer, order, ctx: FitContext) -> int:
-        self.net.load_state_dict(saved["net"])
-        optimizer.load_state_dict(saved["optimizer"])
-        order.set_state(saved["batch_order"])
-        torch.set_rng_state(saved["torch_rng"])
-        self.pseudo_labels = saved["pseudo_labels"]
-        ctx.log.rows = list(saved["history"])
-        return saved["epoch"] + 1
+        restored = restore_training_state(saved, {"net": self.net}, [optimizer], order)
+        self.pseudo_labels = restored["pseudo_labels"]
+        ctx.log.rows = list(restored["history"])
+        return restored["epoch"] + 1
 
     @torch.no_grad()
     def predict(self, data: MultiViewDataset) -> Prediction:

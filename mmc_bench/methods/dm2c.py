@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from sklearn.cluster import KMeans
 from torch import nn
 
+from mmc_bench.checkpoint import capture_training_state, restore_training_state
 from mmc_bench.config import MethodConfig, Setting, register_method_schema
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.errors import UserError
@@ -87,13 +88,15 @@ def _encoder(in_dim: int, layers: list[int], bn_first: bool) -> nn.Sequential:
 
 
 def _decoder(latent: int, layers: list[int], out_dim: int) -> nn.Sequential:
-    """Mirror of the encoder: every layer ends in LeakyReLU(0.2), BN on every layer but the output."""
+    """Mirrored widths; every layer, the output included, ends in LeakyReLU(0.2), and every layer but the
+    output has BN before it (Linear -> BN -> LeakyReLU; the output Linear -> LeakyReLU)."""
     widths = [*reversed(layers[:-1]), out_dim]
     modules: list[nn.Module] = []
     for i, width in enumerate(widths):
-        modules += [nn.Linear(latent, width), nn.LeakyReLU(0.2)]
+        modules.append(nn.Linear(latent, width))
         if i < len(widths) - 1:
             modules.append(nn.BatchNorm1d(width))
+        modules.append(nn.LeakyReLU(0.2))
         latent = width
     return nn.Sequential(*modules)
 
@@ -354,25 +357,20 @@ class DM2C(ClusteringMethod):
         return {"total": total, **terms}
 
     def _state(self, overall_epoch: int, optimizers, order, ctx: FitContext) -> dict[str, Any]:
-        return {
-            "epoch": overall_epoch,
-            "net": self.net.state_dict(),
-            "optimizers": [o.state_dict() for o in optimizers],
-            "batch_order": order.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "generator_steps": self.generator_steps,
-            "history": list(ctx.log.rows),
-        }
+        return capture_training_state(
+            overall_epoch,
+            {"net": self.net},
+            list(optimizers),
+            order,
+            ctx.log.rows,
+            generator_steps=self.generator_steps,
+        )
 
     def _restore(self, saved: dict[str, Any], optimizers, order, ctx: FitContext) -> int:
-        self.net.load_state_dict(saved["net"])
-        for optimizer, state in zip(optimizers, saved["optimizers"]):
-            optimizer.load_state_dict(state)
-        order.set_state(saved["batch_order"])
-        torch.set_rng_state(saved["torch_rng"])
-        self.generator_steps = saved["generator_steps"]
-        ctx.log.rows = list(saved["history"])
-        return saved["epoch"] + 1
+        restored = restore_training_state(saved, {"net": self.net}, list(optimizers), order)
+        self.generator_steps = restored["generator_steps"]
+        ctx.log.rows = list(restored["history"])
+        return restored["epoch"] + 1
 
     # --- inference ---------------------------------------------------------------------------------------
     @torch.no_grad()

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from sklearn.decomposition import PCA
 from torch import nn
 
+from mmc_bench.checkpoint import capture_training_state, restore_training_state
 from mmc_bench.config import MethodConfig, register_method_schema
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction
@@ -262,25 +263,21 @@ class DMIM(ClusteringMethod):
         return {"total": float(total), **{k: float(v) for k, v in terms.items()}}
 
     def _training_state(self, epoch: int, step: int, optimizer, order, ctx: FitContext) -> dict[str, Any]:
-        return {
-            "epoch": epoch,
-            "step": step,
-            "net": self.net.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "batch_order": order.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "pseudo_labels": self.pseudo_labels,
-            "history": list(ctx.log.rows),
-        }
+        return capture_training_state(
+            epoch,
+            {"net": self.net},
+            [optimizer],
+            order,
+            ctx.log.rows,
+            step=step,
+            pseudo_labels=self.pseudo_labels,
+        )
 
     def _restore(self, saved: dict[str, Any], optimizer, order, ctx: FitContext) -> tuple[int, int]:
-        self.net.load_state_dict(saved["net"])
-        optimizer.load_state_dict(saved["optimizer"])
-        order.set_state(saved["batch_order"])
-        torch.set_rng_state(saved["torch_rng"])
-        self.pseudo_labels = saved["pseudo_labels"].to(self.device)
-        ctx.log.rows = list(saved["history"])
-        return saved["epoch"] + 1, saved["step"]
+        restored = restore_training_state(saved, {"net": self.net}, [optimizer], order)
+        self.pseudo_labels = restored["pseudo_labels"].to(self.device)
+        ctx.log.rows = list(restored["history"])
+        return restored["epoch"] + 1, restored["step"]
 
     @torch.no_grad()
     def predict(self, data: MultiViewDataset) -> Prediction:

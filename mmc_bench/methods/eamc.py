@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mmc_bench.checkpoint import capture_training_state, restore_training_state
 from mmc_bench.config import MethodConfig, register_method_schema
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.errors import UserError
@@ -261,32 +262,26 @@ class EAMC(ClusteringMethod):
     def _training_state(
         self, epoch: int, optimizers: list, order: torch.Generator, ctx: FitContext
     ) -> dict[str, Any]:
-        """Everything a resumed run needs to continue exactly as an uninterrupted one."""
-        return {
-            "epoch": epoch,
-            "net": self.net.state_dict(),
-            "optimizers": [o.state_dict() for o in optimizers if o is not None],
-            "batch_order": order.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "history": list(ctx.log.rows),
-            "best": self._best,
+        return capture_training_state(
+            epoch,
+            {"net": self.net},
+            optimizers,
+            order,
+            ctx.log.rows,
+            best=self._best,
             # Gradients carried between steps count in the next clip norm (see _generator_step).
-            "grads": {n: p.grad.clone() for n, p in self.net.named_parameters() if p.grad is not None},
-        }
+            grads={n: p.grad.clone() for n, p in self.net.named_parameters() if p.grad is not None},
+        )
 
     def _restore(
         self, saved: dict[str, Any], optimizers: list, order: torch.Generator, ctx: FitContext
     ) -> int:
-        self.net.load_state_dict(saved["net"])
-        for optimizer, state in zip([o for o in optimizers if o is not None], saved["optimizers"]):
-            optimizer.load_state_dict(state)
-        order.set_state(saved["batch_order"])
-        torch.set_rng_state(saved["torch_rng"])
-        ctx.log.rows = list(saved["history"])
-        self._best = saved["best"]
+        restored = restore_training_state(saved, {"net": self.net}, optimizers, order)
+        ctx.log.rows = list(restored["history"])
+        self._best = restored["best"]
         for name, param in self.net.named_parameters():
-            param.grad = saved["grads"].get(name)
-        return saved["epoch"] + 1
+            param.grad = restored["grads"].get(name)
+        return restored["epoch"] + 1
 
     def _optimizers(self) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer | None]:
         cfg, net = self.config, self.net

@@ -18,6 +18,7 @@ import torch
 from sklearn.cluster import KMeans
 from torch import nn
 
+from mmc_bench.checkpoint import capture_training_state, restore_training_state
 from mmc_bench.config import MethodConfig, Setting, register_method_schema
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.errors import UserError
@@ -313,29 +314,25 @@ class DeepEmbeddedClustering(ClusteringMethod):
 
     # --- checkpoints -----------------------------------------------------------------------------------
     def _training_state(self, overall_epoch: int, optimizers, order, ctx: FitContext) -> dict[str, Any]:
-        return {
-            "epoch": overall_epoch,
-            "autoencoders": self.autoencoders.state_dict(),
-            "centroids": self.centroids.detach().clone(),
-            "optimizers": [None if o is None else o.state_dict() for o in optimizers],
-            "batch_order": order.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "state": dict(self.state),
-            "history": list(ctx.log.rows),
-        }
+        return capture_training_state(
+            overall_epoch,
+            {"autoencoders": self.autoencoders},
+            list(optimizers),
+            order,
+            ctx.log.rows,
+            centroids=self.centroids.detach().clone(),
+            state=dict(self.state),
+        )
 
     def _restore(self, saved: dict[str, Any], pretrain_opt, cluster_opt, order, ctx: FitContext) -> int:
-        self.autoencoders.load_state_dict(saved["autoencoders"])
+        restored = restore_training_state(
+            saved, {"autoencoders": self.autoencoders}, [pretrain_opt, cluster_opt], order
+        )
         with torch.no_grad():
-            self.centroids.copy_(saved["centroids"])
-        for optimizer, state in zip((pretrain_opt, cluster_opt), saved["optimizers"]):
-            if state is not None:
-                optimizer.load_state_dict(state)
-        order.set_state(saved["batch_order"])
-        torch.set_rng_state(saved["torch_rng"])
-        self.state = dict(saved["state"])
-        ctx.log.rows = list(saved["history"])
-        return min(saved["epoch"] + 1, self.config.pretrain_epochs)
+            self.centroids.copy_(restored["centroids"])
+        self.state = dict(restored["state"])
+        ctx.log.rows = list(restored["history"])
+        return min(restored["epoch"] + 1, self.config.pretrain_epochs)
 
     # --- inference -----------------------------------------------------------------------------------
     @torch.no_grad()
