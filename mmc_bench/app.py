@@ -86,6 +86,14 @@ def _app(cfg: DictConfig) -> float | None:
     return record.get("acc")
 
 
+def compose_run_config(*overrides: str) -> DictConfig:
+    """The run config exactly as the command line composes it, without running (benchmarks, tests)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
 def threads_per_job(parallel_jobs: int | None) -> int:
     """With jobs running side by side (joblib's n_jobs), share the cores between them; else torch's default (0)."""
     if not parallel_jobs or parallel_jobs == 1:

@@ -18,7 +18,7 @@ from sklearn.metrics.cluster import contingency_matrix  # noqa: E402
 
 from mmc_bench.metrics import hungarian_map  # noqa: E402
 
-TSNE_POINTS = 1000
+TSNE_POINTS = 800
 NOT_LOSSES = ("epoch", "clusters_used", "skipped_batches", "realigned", "label_change")
 
 
@@ -62,9 +62,9 @@ def plot_tsne(embedding: np.ndarray, predicted: np.ndarray, true: np.ndarray | N
     """t-SNE of at most TSNE_POINTS samples (a fixed random subset), coloured by predicted and by true cluster."""
     rng = np.random.default_rng(0)
     keep = np.sort(rng.choice(len(embedding), size=min(TSNE_POINTS, len(embedding)), replace=False))
-    points = TSNE(2, init="pca", perplexity=min(30.0, (len(keep) - 1) / 3), random_state=0).fit_transform(
-        embedding[keep].astype(np.float64)
-    )
+    points = TSNE(
+        2, init="pca", perplexity=min(30.0, (len(keep) - 1) / 3), max_iter=500, random_state=0
+    ).fit_transform(embedding[keep].astype(np.float64))
     panels = [("predicted cluster", predicted[keep])] + (
         [("true class", true[keep])] if true is not None else []
     )

@@ -39,9 +39,6 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproc
 
 def compose_config(*overrides: str):
     """The run config composed as the app composes it (schemas and resolvers registered)."""
-    from hydra import compose, initialize_config_dir
+    from mmc_bench.app import compose_run_config
 
-    from mmc_bench.app import CONFIG_DIR
-
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
+    return compose_run_config(*overrides)

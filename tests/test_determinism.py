@@ -16,6 +16,40 @@ FAST = {
     "eamc": ["method.epochs=3", "method.encoder_layers=[16]"],
     "eamc_paper": ["method.epochs=3"],
     "eamc_small": ["method.epochs=3"],
+    "kmeans_mixed": ["dataset.preprocess=[pca:5]"],
+    "cmmc": [
+        "method.encoder_layers=[16,8]",
+        "method.pretrain_epochs=2",
+        "method.contrastive_epochs=2",
+        "method.finetune_epochs=2",
+        "method.kmeans_n_init=2",
+    ],
+    "dec": [
+        "method.encoder_layers=[16,4]",
+        "method.pretrain_epochs=2",
+        "method.max_iter=40",
+        "method.kmeans_n_init=2",
+    ],
+    "jecl": [
+        "method.encoder_layers=[16,4]",
+        "method.pretrain_epochs=2",
+        "method.max_iter=40",
+        "method.kmeans_n_init=2",
+    ],
+    "dm2c": [
+        "method.autoencoder_layers=[16,8]",
+        "method.generator_layers=[8]",
+        "method.pretrain_epochs=2",
+        "method.epochs=2",
+        "method.kmeans_n_init=2",
+    ],
+    "dm2c_paper": [
+        "method.autoencoder_layers=[16,8]",
+        "method.generator_layers=[8]",
+        "method.pretrain_epochs=2",
+        "method.epochs=2",
+        "method.kmeans_n_init=2",
+    ],
 }
 
 
@@ -24,12 +58,13 @@ def methods():
 
 
 @pytest.mark.parametrize("method", methods())
-@pytest.mark.parametrize("setting", ["paired", "incomplete"])
+@pytest.mark.parametrize("setting", ["paired", "incomplete", "mixed"])
 def test_same_seed_same_metrics(method, setting, tmp_path):
     overrides = [
         f"method={method}",
         "dataset=synthetic",
         "seed=7",
+        "plots=none",
         f"setting={setting}",
         *FAST.get(method, []),
     ]

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from mmc_bench.aggregate import (
@@ -164,3 +165,11 @@ def test_plot_script_writes_the_figures_of_a_tiny_run(tmp_path):
     assert {p.name for p in run_dir.glob("*.png")} == {"loss_curves.png", "confusion.png", "tsne.png"}
     assert np.load(run_dir / "predictions.npz")["true"].shape == (60,)
     assert plot_main([str(tmp_path)]) == 2  # not a run folder
+
+
+def test_bench_phase_medians_skip_each_phases_first_epoch():
+    from mmc_bench.bench import _phase_medians, matmul_peak
+
+    marks = [("pretrain", 9.0), ("pretrain", 1.0), ("pretrain", 3.0), ("pretrain", 2.0), ("finetune", 5.0)]
+    assert _phase_medians(marks) == {"pretrain": (2.0, 4), "finetune": (5.0, 1)}
+    assert matmul_peak(torch.device("cpu"), size=128, seconds=0.05) > 1e6

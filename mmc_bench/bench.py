@@ -1,0 +1,184 @@
+"""`make bench`: per method x dataset, wall time per epoch of each training phase (median), samples per
+second, FLOPs per epoch counted by torch's FlopCounterMode, the achieved fraction of this device's measured
+dense-matmul rate, and peak memory. Each case runs in its own process so peak RSS is its own."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+# Short schedules: enough epochs per phase for a median, none of the paper's length.
+SHORT = {
+    "eamc": ["method.epochs=6"],
+    "dmim": ["method.epochs=30"],
+    "cmmc": [
+        "method.pretrain_epochs=4",
+        "method.contrastive_epochs=4",
+        "method.finetune_epochs=4",
+        "method.kmeans_n_init=3",
+    ],
+    "jecl": ["method.pretrain_epochs=4", "method.max_iter=560", "method.tol=0", "method.kmeans_n_init=3"],
+    "dec": ["method.pretrain_epochs=4", "method.max_iter=560", "method.tol=0", "method.kmeans_n_init=3"],
+    "dm2c": ["method.pretrain_epochs=4", "method.epochs=6", "method.kmeans_n_init=3"],
+}
+DEFAULT_CASES = (
+    "experiment=cmmc_bdgp",
+    "method=eamc dataset=bdgp",
+    "method=dmim dataset=cub",
+    "experiment=jecl_cub",
+    "experiment=dm2c_wikipedia_sift",
+)
+
+
+def matmul_peak(device: torch.device, size: int = 2048, seconds: float = 2.0) -> float:
+    """FLOP/s of a plain float32 matmul loop on ``device`` (the yardstick for every phase)."""
+    a, b = (torch.randn(size, size, device=device) for _ in range(2))
+    a @ b  # warm-up
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        count += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    return 2 * size**3 * count / (time.perf_counter() - start)
+
+
+def _phase_medians(marks: list[tuple[str, float]]) -> dict[str, tuple[float, int]]:
+    """Median per phase over its epochs after the first (which pays the phase's set-up), and the epoch count."""
+    phases: dict[str, list[float]] = {}
+    for phase, value in marks:
+        phases.setdefault(phase, []).append(value)
+    return {p: (statistics.median(v[1:] if len(v) > 1 else v), len(v)) for p, v in phases.items()}
+
+
+def run_case(overrides: list[str], count_flops: bool) -> dict[str, Any]:
+    """One fit in this process; returns per-phase seconds (or FLOPs) per epoch."""
+    from mmc_bench.app import compose_run_config
+    from mmc_bench.methods.base import FitContext
+    from mmc_bench.runner import build_method, prepare_dataset, resolve_device, seed_everything
+    from mmc_bench.tracking import RunLog
+
+    cfg = compose_run_config(*overrides)
+    seed_everything(cfg.seed)
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    data = prepare_dataset(cfg).train_part()
+    method = build_method(cfg.method)
+
+    class MarkedLog(RunLog):
+        def __init__(self, read):
+            super().__init__()
+            self.read, self.marks, self.last = read, [], read()
+
+        def epoch(self, epoch, scalars, phase="train"):
+            super().epoch(epoch, scalars, phase)
+            now = self.read()
+            self.marks.append((phase, now - self.last))
+            self.last = now
+
+    if count_flops:
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with FlopCounterMode(display=False) as counter:
+            log = MarkedLog(lambda: float(counter.get_total_flops()))
+            method.fit(data, FitContext(cfg.seed, device, log))
+    else:
+        sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        log = MarkedLog(lambda: (sync(), time.perf_counter())[1])
+        start = time.perf_counter()
+        method.fit(data, FitContext(cfg.seed, device, log))
+        total = time.perf_counter() - start
+    out = {"phases": _phase_medians(log.marks), "n_train": data.n_samples, "device": str(device)}
+    if not count_flops:
+        out["fit_s"] = total
+        out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        if device.type == "cuda":
+            out["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def bench(case: str, extra: list[str], peak: float) -> list[dict[str, Any]]:
+    overrides = shlex.split(case) + extra + ["plots=none"]
+    method = next((o.split("=", 1)[1] for o in overrides if o.startswith("method=")), None)
+    if method is None:
+        experiment = next(o.split("=", 1)[1] for o in overrides if o.startswith("experiment="))
+        method = experiment.split("_")[0]
+    overrides += SHORT.get(method, [])
+    timed, flops = (_subprocess(overrides, count) for count in (False, True))
+    rows = []
+    for phase, (seconds, epochs) in timed["phases"].items():
+        phase_flops = flops["phases"].get(phase, (float("nan"), 0))[0]
+        rows.append(
+            {
+                "case": case,
+                "phase": phase,
+                "epochs timed": epochs,
+                "s/epoch (median)": seconds,
+                "samples/s": timed["n_train"] / seconds if seconds > 0 else float("nan"),
+                "GFLOP/epoch": phase_flops / 1e9,
+                "% of matmul peak": 100 * phase_flops / seconds / peak if seconds > 0 else float("nan"),
+                "peak RSS MB": timed["peak_rss_mb"],
+                "CUDA peak MB": timed.get("cuda_peak_mb", float("nan")),
+                "device": timed["device"],
+            }
+        )
+    return rows
+
+
+def _subprocess(overrides: list[str], count_flops: bool) -> dict[str, Any]:
+    command = [sys.executable, "-m", "mmc_bench.bench", "--one", json.dumps(overrides)]
+    if count_flops:
+        command.append("--flops")
+    result = subprocess.run(
+        command, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"error: bench case {' '.join(overrides)} failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Time each training phase of each method (see module doc).")
+    parser.add_argument(
+        "cases", nargs="*", default=list(DEFAULT_CASES), help="override strings, one per case"
+    )
+    parser.add_argument(
+        "--set", nargs="*", default=[], help="overrides added to every case (e.g. device=cuda threads=2)"
+    )
+    parser.add_argument("--out", type=Path, default=Path("outputs/bench"))
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--flops", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one is not None:
+        print(json.dumps(run_case(json.loads(args.one), args.flops)))
+        return 0
+    device = torch.device("cuda" if torch.cuda.is_available() and "device=cpu" not in args.set else "cpu")
+    threads = next((int(s.split("=")[1]) for s in args.set if s.startswith("threads=")), 0)
+    if threads:
+        torch.set_num_threads(threads)
+    peak = matmul_peak(device)
+    rows = [row for case in args.cases for row in bench(case, args.set, peak)]
+    table = pd.DataFrame(rows)
+    args.out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out / "bench.csv", index=False)
+    header = f"Device {device}, torch threads {torch.get_num_threads()}, float32 matmul peak {peak / 1e9:.1f} GFLOP/s.\n\n"
+    markdown = header + table.to_markdown(index=False, floatfmt=".3g") + "\n"
+    (args.out / "bench.md").write_text(markdown)
+    print(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
