@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from mmc_bench.errors import UserError
+
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
@@ -122,6 +124,11 @@ def restore_training_state(
     order: torch.Generator,
 ) -> dict[str, Any]:
     """Load what ``capture_training_state`` saved into the given objects; return its ``extra`` values."""
+    if not isinstance(saved, dict) or not {"modules", "optimizers", "extra"} <= saved.keys():
+        raise UserError(
+            f"{CHECKPOINT_FILE} in the run folder was written by an older mmc_bench and cannot be resumed; "
+            "delete it (the run then starts over) or run with resume=false"
+        )
     for name, module in modules.items():
         module.load_state_dict(saved["modules"][name])
     for optimizer, state in zip(optimizers, saved["optimizers"]):

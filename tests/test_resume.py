@@ -129,3 +129,13 @@ def test_stop_request_turns_signals_into_a_flag(sig):
         time.sleep(0.05)
         assert stop.requested and stop.signal_name == signal.Signals(sig).name
     assert signal.getsignal(sig) == previous  # handlers are restored after the run
+
+
+def test_checkpoint_of_an_older_format_is_refused_with_a_sentence(tmp_path):
+    from mmc_bench.errors import UserError
+
+    torch.save({"epoch": 3, "net": {}}, tmp_path / "checkpoint.pt")
+    with pytest.raises(UserError, match="older mmc_bench.*delete it"):
+        EAMC(EAMCConfig(**CFG)).fit(
+            data(), FitContext(0, torch.device("cpu"), RunLog(), Checkpointer(tmp_path, 4, True))
+        )
