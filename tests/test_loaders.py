@@ -47,6 +47,19 @@ def test_npz_mask_is_read(tmp_path):
     assert not load(tmp_path / "d.npz").mask[0, 1]
 
 
+def test_natively_mixed_file_with_a_modality_flag(tmp_path):
+    from mmc_bench.data.settings import apply_setting
+
+    flags = np.arange(N) % 2
+    scipy.io.savemat(tmp_path / "m.mat", {"X1": A, "X2": B, "Y": LABELS, "modality": flags})
+    data = load(tmp_path / "m.mat")
+    np.testing.assert_array_equal(data.mask, np.eye(2, dtype=bool)[flags])
+    np.testing.assert_array_equal(apply_setting(data, "mixed", seed=5).mask, data.mask)  # kept as is
+    np.savez(tmp_path / "bad.npz", view_0=A, view_1=B, labels=LABELS, modality=flags + 1)
+    with pytest.raises(UserError, match="'modality' holds values 1..2 but the file has views 0..1"):
+        load(tmp_path / "bad.npz")
+
+
 def _cell(*arrays):
     cell = np.empty((1, len(arrays)), dtype=object)
     for i, a in enumerate(arrays):

@@ -20,7 +20,7 @@ from mmc_bench.errors import UserError
 
 LABEL_KEYS = ("Y", "y", "gt", "GT", "truth", "labels", "label", "gnd", "gnd_truth")
 CELL_KEYS = ("X", "data", "x", "views")
-ACCEPTED_FORMATS = ".npz (view_0, view_1, ..., labels, optional mask, is_train) or .mat v5/v7.3"
+ACCEPTED_FORMATS = ".npz (view_0, view_1, ..., labels, optional mask or modality, is_train) or .mat v5/v7.3"
 KNOWN_LAYOUTS = (
     "cell 'X' or 'data' of views + labels 'Y'/'gt'/'truth'; keys X1..Xn + 'Y'; "
     "pairs K_tr/K_te per view; or the .npz keys view_0, view_1, ..., labels"
@@ -97,6 +97,19 @@ def _h5_value(h5: Any, node: Any) -> Any:
     return node[()]
 
 
+def modality_mask(flags: Any, n_views: int, where: str) -> np.ndarray:
+    """A natively mixed file's per-sample modality flag (0-based view index) as a view-presence mask."""
+    flags = np.asarray(flags).ravel()
+    if not np.issubdtype(flags.dtype, np.number) or np.any(flags != np.round(flags)):
+        raise UserError(f"{where}: 'modality' must hold one integer view index per sample")
+    flags = flags.astype(np.int64)
+    if flags.min() < 0 or flags.max() >= n_views:
+        raise UserError(
+            f"{where}: 'modality' holds values {flags.min()}..{flags.max()} but the file has views 0..{n_views - 1}"
+        )
+    return np.eye(n_views, dtype=bool)[flags]
+
+
 def parse_layout(arrays: dict[str, Any], where: str) -> RawArrays:
     """Find views, labels, mask and split in a file's arrays, whatever the community layout."""
     label_key = next((k for k in LABEL_KEYS if k in arrays), None)
@@ -134,6 +147,8 @@ def parse_layout(arrays: dict[str, Any], where: str) -> RawArrays:
     else:
         raise UserError(f"{where}: unknown layout, keys found: {sorted(arrays)}; expected {KNOWN_LAYOUTS}")
     views = orient_views(views, None if labels is None else len(labels), where)
+    if mask is None and "modality" in arrays:
+        mask = modality_mask(arrays["modality"], len(views), where)
     return RawArrays(
         views=views,
         labels=labels,
