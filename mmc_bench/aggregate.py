@@ -37,6 +37,13 @@ def collect_runs(*roots: Path) -> pd.DataFrame:
     runs = pd.DataFrame(rows)
     if runs.empty:
         return runs
+    if "variant" in runs:
+        # A swept boolean is written True/False, a single one as typed: the same configuration either way.
+        runs["variant"] = (
+            runs["variant"]
+            .fillna("")
+            .str.replace(r"=(True|False)(?=,|$)", lambda m: "=" + m.group(1).lower(), regex=True)
+        )
     runs["row"] = [
         _row_label(m, v) for m, v in zip(runs["method"], runs.get("variant", pd.Series([""] * len(runs))))
     ]

@@ -173,3 +173,10 @@ def test_bench_phase_medians_skip_each_phases_first_epoch():
     marks = [("pretrain", 9.0), ("pretrain", 1.0), ("pretrain", 3.0), ("pretrain", 2.0), ("finetune", 5.0)]
     assert _phase_medians(marks) == {"pretrain": (2.0, 4), "finetune": (5.0, 1)}
     assert matmul_peak(torch.device("cpu"), size=128, seconds=0.05) > 1e6
+
+
+def test_swept_and_typed_booleans_are_one_configuration(tmp_path):
+    fake_run(tmp_path, "jecl", "cub", 0, 0.7, variant="method.alignment=False,method.regularizer=False")
+    fake_run(tmp_path, "jecl", "cub", 1, 0.8, variant="method.alignment=false,method.regularizer=false")
+    runs = collect_runs(tmp_path)
+    assert set(runs["row"]) == {"jecl [method.alignment=false,method.regularizer=false]"}
