@@ -17,21 +17,8 @@ from typing import Any
 
 import pandas as pd
 import torch
+import yaml
 
-# Short schedules: enough epochs per phase for a median, none of the paper's length.
-SHORT = {
-    "eamc": ["method.epochs=6"],
-    "dmim": ["method.epochs=30"],
-    "cmmc": [
-        "method.pretrain_epochs=4",
-        "method.contrastive_epochs=4",
-        "method.finetune_epochs=4",
-        "method.kmeans_n_init=3",
-    ],
-    "jecl": ["method.pretrain_epochs=4", "method.max_iter=560", "method.tol=0", "method.kmeans_n_init=3"],
-    "dec": ["method.pretrain_epochs=4", "method.max_iter=560", "method.tol=0", "method.kmeans_n_init=3"],
-    "dm2c": ["method.pretrain_epochs=4", "method.epochs=6", "method.kmeans_n_init=3"],
-}
 DEFAULT_CASES = (
     "experiment=cmmc_bdgp",
     "method=eamc dataset=bdgp",
@@ -110,12 +97,13 @@ def run_case(overrides: list[str], count_flops: bool) -> dict[str, Any]:
 
 
 def bench(case: str, extra: list[str], peak: float) -> list[dict[str, Any]]:
+    from mmc_bench.app import compose_run_config
+    from mmc_bench.benchmark import PLAN
+
     overrides = shlex.split(case) + extra + ["plots=none"]
-    method = next((o.split("=", 1)[1] for o in overrides if o.startswith("method=")), None)
-    if method is None:
-        experiment = next(o.split("=", 1)[1] for o in overrides if o.startswith("experiment="))
-        method = experiment.split("_")[0]
-    overrides += SHORT.get(method, [])
+    method = compose_run_config(*overrides).method.name
+    # Short schedules (profile 'bench' of conf/benchmark.yaml): enough epochs per phase for a median.
+    overrides += yaml.safe_load(PLAN.read_text())["profiles"]["bench"].get(method, [])
     timed, flops = (_subprocess(overrides, count) for count in (False, True))
     rows = []
     for phase, (seconds, epochs) in timed["phases"].items():
