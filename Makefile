@@ -1,4 +1,4 @@
-# make run | test | sweep | tables | benchmark | report | bench | lint. Each installs what is missing first.
+# make run | test | sweep | tables | benchmark | report | bench | scaling | lint. Each installs what is missing first.
 PYTHON ?= python3
 # The CPU wheel; a machine that already has a torch (e.g. a CUDA build) keeps it.
 TORCH_SPEC ?= torch==2.13.0
@@ -9,7 +9,7 @@ PROFILE ?=
 THREADS ?= 0
 RUNS ?= outputs/benchmark
 
-.PHONY: install run test sweep tables benchmark report bench lint
+.PHONY: install run test sweep tables benchmark report bench scaling lint
 
 install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install -q "$(TORCH_SPEC)"
@@ -36,6 +36,10 @@ report: install
 
 bench: install
 	$(PYTHON) scripts/bench.py --out outputs/bench
+
+# Seconds per epoch and peak RSS per method at n = 1e4, 1e5, 1e6 (synthetic data); about an hour on 2 CPU cores.
+scaling: install
+	$(PYTHON) scripts/bench.py --scaling --out outputs/bench
 
 lint: install
 	$(PYTHON) -m ruff check mmc_bench scripts tests

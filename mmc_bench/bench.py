@@ -27,6 +27,10 @@ DEFAULT_CASES = (
     "experiment=dm2c_wikipedia_sift",
 )
 
+# Mini-batch methods first; DMIM's reference schedule is full-batch and switches to mini-batches above
+# method.full_batch_limit.
+SCALING_METHODS = ("eamc", "dm2c", "cmmc", "dec", "jecl", "dmim")
+
 
 def matmul_peak(device: torch.device, size: int = 2048, seconds: float = 2.0) -> float:
     """FLOP/s of a plain float32 matmul loop on ``device`` (the yardstick for every phase)."""
@@ -53,6 +57,7 @@ def run_case(overrides: list[str], count_flops: bool) -> dict[str, Any]:
     """One fit in this process; returns per-phase seconds (or FLOPs) per epoch."""
     from mmc_bench.app import compose_run_config
     from mmc_bench.methods.base import FitContext
+    from mmc_bench.nn import kmeans
     from mmc_bench.runner import build_method, prepare_dataset, resolve_device, seed_everything
     from mmc_bench.tracking import RunLog
 
@@ -87,9 +92,15 @@ def run_case(overrides: list[str], count_flops: bool) -> dict[str, Any]:
         start = time.perf_counter()
         method.fit(data, FitContext(cfg.seed, device, log))
         total = time.perf_counter() - start
+        start = time.perf_counter()
+        method.predict(data)
+        sync()
+        predict_s = time.perf_counter() - start
     out = {"phases": _phase_medians(log.marks), "n_train": data.n_samples, "device": str(device)}
     if not count_flops:
         out["fit_s"] = total
+        out["kmeans_s"] = sum(kmeans.SECONDS_SPENT)
+        out["predict_s"] = predict_s
         out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         if device.type == "cuda":
             out["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
@@ -98,12 +109,11 @@ def run_case(overrides: list[str], count_flops: bool) -> dict[str, Any]:
 
 def bench(case: str, extra: list[str], peak: float) -> list[dict[str, Any]]:
     from mmc_bench.app import compose_run_config
-    from mmc_bench.benchmark import PLAN
 
     overrides = shlex.split(case) + extra + ["plots=none"]
     method = compose_run_config(*overrides).method.name
     # Short schedules (profile 'bench' of conf/benchmark.yaml): enough epochs per phase for a median.
-    overrides += yaml.safe_load(PLAN.read_text())["profiles"]["bench"].get(method, [])
+    overrides += _profile("bench", method)
     timed, flops = (_subprocess(overrides, count) for count in (False, True))
     rows = []
     for phase, (seconds, epochs) in timed["phases"].items():
@@ -117,11 +127,66 @@ def bench(case: str, extra: list[str], peak: float) -> list[dict[str, Any]]:
                 "samples/s": timed["n_train"] / seconds if seconds > 0 else float("nan"),
                 "GFLOP/epoch": phase_flops / 1e9,
                 "% of matmul peak": 100 * phase_flops / seconds / peak if seconds > 0 else float("nan"),
-                "peak RSS MB": timed["peak_rss_mb"],
-                "CUDA peak MB": timed.get("cuda_peak_mb", float("nan")),
-                "device": timed["device"],
+                **_run_columns(timed),
             }
         )
+    return rows
+
+
+def _run_columns(timed: dict[str, Any]) -> dict[str, Any]:
+    """Whole-run figures of one timed case (the same on each of its phase rows)."""
+    return {
+        "fit s": timed["fit_s"],
+        "k-means s": timed["kmeans_s"],
+        "predict s": timed["predict_s"],
+        "peak RSS MB": timed["peak_rss_mb"],
+        "CUDA peak MB": timed.get("cuda_peak_mb", float("nan")),
+        "device": timed["device"],
+    }
+
+
+def _profile(name: str, method: str) -> list[str]:
+    from mmc_bench.benchmark import PLAN
+
+    return yaml.safe_load(PLAN.read_text())["profiles"][name].get(method, [])
+
+
+def scaling(
+    methods: list[str], sizes: list[int], view_dims: list[int], n_clusters: int, extra: list[str]
+) -> list[dict[str, Any]]:
+    """Seconds per epoch of each phase and peak RSS of each method on ``synthetic`` data of growing n.
+
+    'x linear' compares each step up in n with proportional growth: 1.0 is exactly linear, 1.2 is 20 % slower.
+    """
+    rows = []
+    for method in methods:
+        previous: dict[str, tuple[int, float]] = {}
+        for n in sizes:
+            overrides = [
+                f"method={method}",
+                "dataset=synthetic",
+                f"dataset.n_samples={n}",
+                f"dataset.view_dims=[{','.join(map(str, view_dims))}]",
+                f"dataset.n_clusters={n_clusters}",
+                "plots=none",
+                *extra,
+                *_profile("scaling", method),
+            ]
+            timed = _subprocess(overrides, count_flops=False)
+            for phase, (seconds, epochs) in timed["phases"].items():
+                last_n, last_seconds = previous.get(phase, (n, float("nan")))
+                rows.append(
+                    {
+                        "method": method,
+                        "n": n,
+                        "phase": phase,
+                        "epochs timed": epochs,
+                        "s/epoch (median)": seconds,
+                        "x linear": (seconds / last_seconds) / (n / last_n) if n != last_n else float("nan"),
+                        **_run_columns(timed),
+                    }
+                )
+                previous[phase] = (n, seconds)
     return rows
 
 
@@ -146,6 +211,15 @@ def main(argv: list[str] | None = None) -> int:
         "--set", nargs="*", default=[], help="overrides added to every case (e.g. device=cuda threads=2)"
     )
     parser.add_argument("--out", type=Path, default=Path("outputs/bench"))
+    parser.add_argument(
+        "--scaling",
+        action="store_true",
+        help="time each method on synthetic data of each --sizes instead of the cases (outputs scaling.md/csv)",
+    )
+    parser.add_argument("--methods", nargs="*", default=list(SCALING_METHODS))
+    parser.add_argument("--sizes", nargs="*", type=float, default=[1e4, 1e5, 1e6])
+    parser.add_argument("--view-dims", nargs="*", type=int, default=[50, 50])
+    parser.add_argument("--clusters", type=int, default=10)
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--flops", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -156,14 +230,25 @@ def main(argv: list[str] | None = None) -> int:
     threads = next((int(s.split("=")[1]) for s in args.set if s.startswith("threads=")), 0)
     if threads:
         torch.set_num_threads(threads)
-    peak = matmul_peak(device)
-    rows = [row for case in args.cases for row in bench(case, args.set, peak)]
-    table = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out / "bench.csv", index=False)
+    if args.scaling:
+        sizes = [int(n) for n in args.sizes]
+        table = pd.DataFrame(scaling(args.methods, sizes, args.view_dims, args.clusters, args.set))
+        header = (
+            f"Device {device}, torch threads {torch.get_num_threads()}; synthetic data, views "
+            f"{args.view_dims}, K={args.clusters}; schedules: profile 'scaling' of conf/benchmark.yaml.\n\n"
+        )
+        return _write(table, header, args.out / "scaling")
+    peak = matmul_peak(device)
+    table = pd.DataFrame([row for case in args.cases for row in bench(case, args.set, peak)])
     header = f"Device {device}, torch threads {torch.get_num_threads()}, float32 matmul peak {peak / 1e9:.1f} GFLOP/s.\n\n"
+    return _write(table, header, args.out / "bench")
+
+
+def _write(table: pd.DataFrame, header: str, stem: Path) -> int:
+    table.to_csv(stem.with_suffix(".csv"), index=False)
     markdown = header + table.to_markdown(index=False, floatfmt=".3g") + "\n"
-    (args.out / "bench.md").write_text(markdown)
+    stem.with_suffix(".md").write_text(markdown)
     print(markdown)
     return 0
 

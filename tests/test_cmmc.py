@@ -216,3 +216,14 @@ def test_resume_in_the_finetune_phase_equals_uninterrupted(tmp_path):
     resumed, loss = fit(FAST, data, RunLog(), Checkpointer(tmp_path, 5, True))
     assert loss == ref_loss
     np.testing.assert_array_equal(resumed.predict(data).soft, reference.predict(data).soft)
+
+
+def test_chunked_full_batch_finetune_step_equals_the_single_pass():
+    data = synthetic(n=90)
+    cfg = {**FAST, "pretrain_epochs": 2, "contrastive_epochs": 2, "finetune_epochs": 3}
+    single, single_loss = fit(cfg, data)
+    # 90 samples in chunks of 25 (the last one short): the same gradient, so the same trained network
+    chunked, chunked_loss = fit({**cfg, "finetune_chunk": 25}, data)
+    assert chunked_loss == pytest.approx(single_loss, rel=1e-5)
+    for a, b in zip(single.net.parameters(), chunked.net.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

@@ -121,6 +121,16 @@ def test_minibatch_mode_runs():
     assert len(log.history()) == 3
 
 
+def test_full_batch_above_the_limit_becomes_mini_batches_of_the_limit():
+    def final_loss(**cfg):
+        return DMIM(DMIMConfig(**{**FAST, "epochs": 3, **cfg})).fit(
+            synthetic(), FitContext(0, torch.device("cpu"), RunLog())
+        )
+
+    assert final_loss(full_batch_limit=50) == final_loss(batch_size=50)
+    assert final_loss(full_batch_limit=50) != final_loss()
+
+
 def test_resume_equals_uninterrupted(tmp_path):
     data = synthetic(n_views=2)
     reference = DMIM(DMIMConfig(**{**FAST, "epochs": 12}))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.cluster import KMeans, SpectralClustering
+from sklearn.cluster import SpectralClustering
 from sklearn.neighbors import KNeighborsClassifier
 
 from mmc_bench.config import KMeansConfig, KMeansViewConfig, Setting, SpectralConfig
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.errors import UserError
 from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction
+from mmc_bench.nn.kmeans import fit_kmeans
 
 
 def concatenate_imputed(data: MultiViewDataset, view_means: list[np.ndarray]) -> np.ndarray:
@@ -38,9 +39,9 @@ class KMeansConcat(ClusteringMethod):
     def fit(self, data: MultiViewDataset, ctx: FitContext) -> float:
         self._means = present_means(data)
         features = concatenate_imputed(data, self._means)
-        self._model = KMeans(
-            data.n_clusters, n_init=self.config.n_init, max_iter=self.config.max_iter, random_state=ctx.seed
-        ).fit(features)
+        self._model = fit_kmeans(
+            features, data.n_clusters, self.config.n_init, ctx.seed, max_iter=self.config.max_iter
+        )
         ctx.log.scalar("train/inertia", float(self._model.inertia_))
         return float(self._model.inertia_)
 
@@ -56,9 +57,13 @@ class KMeansView(ClusteringMethod):
 
     def fit(self, data: MultiViewDataset, ctx: FitContext) -> float:
         self._check_view(data)
-        self._model = KMeans(
-            data.n_clusters, n_init=self.config.n_init, max_iter=self.config.max_iter, random_state=ctx.seed
-        ).fit(data.dense_view(self.config.view))
+        self._model = fit_kmeans(
+            data.dense_view(self.config.view),
+            data.n_clusters,
+            self.config.n_init,
+            ctx.seed,
+            max_iter=self.config.max_iter,
+        )
         return float(self._model.inertia_)
 
     def predict(self, data: MultiViewDataset) -> Prediction:
@@ -112,9 +117,9 @@ class KMeansMixed(ClusteringMethod):
                 f"kmeans_mixed needs every modality in one space, but {data.name} has view dims {data.view_dims}; "
                 "set dataset.preprocess=[pca:D] with D at most the smallest dim"
             )
-        self._model = KMeans(
-            data.n_clusters, n_init=self.config.n_init, max_iter=self.config.max_iter, random_state=ctx.seed
-        ).fit(own_modality(data))
+        self._model = fit_kmeans(
+            own_modality(data), data.n_clusters, self.config.n_init, ctx.seed, max_iter=self.config.max_iter
+        )
         return float(self._model.inertia_)
 
     def predict(self, data: MultiViewDataset) -> Prediction:

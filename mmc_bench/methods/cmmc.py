@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.cluster import KMeans
 from sklearn.preprocessing import MinMaxScaler
 from torch import nn
 
@@ -28,9 +27,10 @@ from mmc_bench.errors import UserError
 from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction
 from mmc_bench.nn.blocks import Autoencoder, mlp
 from mmc_bench.nn.contrastive import negative_entropy, nt_xent
+from mmc_bench.nn.kmeans import fit_kmeans
 from mmc_bench.nn.losses import WeightedLoss
 from mmc_bench.nn.matching import align_to
-from mmc_bench.nn.training import EpochMeans, epoch_batches, sequential_batches
+from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, sequential_batches
 
 EVAL_CHUNK = 8192
 
@@ -69,6 +69,9 @@ class CMMCConfig(MethodConfig):
     finetune_epochs: int = 50
     # 0 = the whole dataset in one batch per fine-tuning epoch (the code); > 0 = shuffled mini-batches.
     finetune_batch_size: int = 0
+    # A full-batch fine-tuning step over more samples than this is computed in chunks of this size (same
+    # gradient, memory bounded); below it, one forward pass as in the code.
+    finetune_chunk: int = 65536
     pseudo_label: PseudoLabel = PseudoLabel.per_view
     ce_on: CrossEntropyOn = CrossEntropyOn.probs
     kmeans_n_init: int = 100
@@ -165,7 +168,7 @@ class CMMC(ClusteringMethod):
         self.net = CMMCNetwork(cfg, data.view_dims, data.n_clusters).to(ctx.device)
         self.n_clusters = data.n_clusters
         views = data.view_tensors(ctx.device)
-        optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
+        optimizer = adam(self.net.parameters(), lr=cfg.lr)
         order = torch.Generator().manual_seed(ctx.seed)
         self.pseudo_labels: list[np.ndarray] | None = None
         done = 0
@@ -225,8 +228,10 @@ class CMMC(ClusteringMethod):
         loss = finetune_loss(self.config.ce_on)
         n = len(views[0])
         batch_size = self.config.finetune_batch_size or n
-        batches = [torch.arange(n)] if batch_size >= n else epoch_batches(n, batch_size, order)
         pseudo = [torch.from_numpy(p) for p in self.pseudo_labels]
+        if batch_size >= n > self.config.finetune_chunk:
+            return self._chunked_full_batch_step(views, pseudo, loss, optimizer)
+        batches = [torch.arange(n)] if batch_size >= n else epoch_batches(n, batch_size, order)
         means = EpochMeans()
         for index in batches:
             out = self.net([v[index.to(self.device)] for v in views])
@@ -238,11 +243,41 @@ class CMMC(ClusteringMethod):
             means.add({"total": total, **terms})
         return means.means()
 
+    def _chunked_full_batch_step(
+        self, views, pseudo: list[torch.Tensor], loss: WeightedLoss, optimizer
+    ) -> dict[str, float]:
+        """The full-batch step, computed chunk by chunk so that memory does not grow with n.
+
+        Pseudo-labels are matched against the predictions of the whole data (a no-grad pass; the network has
+        no dropout or batch norm, so they equal the training-mode ones), then each chunk's mean loss, scaled by
+        its share of n, adds its gradient: the sum is the full-batch gradient.
+        """
+        n = len(views[0])
+        chunks = sequential_batches(n, self.config.finetune_chunk)
+        predicted = [f["q"] for f in self._features(views)]
+        self.net.train()
+        perms = [self._permutation(q, p) for q, p in zip(predicted, pseudo)]
+        optimizer.zero_grad(set_to_none=True)
+        sums: dict[str, float] = {}
+        for index in chunks:
+            share = len(index) / n
+            out = self.net([v[index.to(self.device)] for v in views])
+            targets = [perm[p[index]].to(self.device) for perm, p in zip(perms, pseudo)]
+            total, terms = loss({"views": out, "targets": targets})
+            (total * share).backward()
+            for name, value in {"total": total, **terms}.items():
+                sums[name] = sums.get(name, 0.0) + float(value.detach()) * share
+        optimizer.step()
+        return sums
+
+    def _permutation(self, q: torch.Tensor, pseudo: torch.Tensor) -> torch.Tensor:
+        """Cluster renaming that maps pseudo-labels onto the predictions of ``q`` (Hungarian, on features)."""
+        predicted = q.detach().argmax(dim=1).cpu().numpy()
+        return torch.from_numpy(align_to(predicted, pseudo.numpy(), self.n_clusters))
+
     def _matched(self, pseudo: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         """Pseudo-labels renamed to the current prediction's cluster indices (re-matched at every step)."""
-        predicted = q.detach().argmax(dim=1).cpu().numpy()
-        perm = align_to(predicted, pseudo.numpy(), self.n_clusters)
-        return torch.from_numpy(perm[pseudo.numpy()]).to(self.device)
+        return self._permutation(q, pseudo)[pseudo].to(self.device)
 
     @torch.no_grad()
     def _features(self, views: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
@@ -262,8 +297,7 @@ class CMMC(ClusteringMethod):
         features = [f["h"].cpu().numpy() for f in self._features(views)]
 
         def kmeans(x: np.ndarray) -> np.ndarray:
-            model = KMeans(self.n_clusters, n_init=cfg.kmeans_n_init, random_state=seed)
-            return model.fit_predict(x).astype(np.int64)
+            return fit_kmeans(x, self.n_clusters, cfg.kmeans_n_init, seed).labels_.astype(np.int64)
 
         if cfg.pseudo_label == PseudoLabel.per_view:
             return [kmeans(MinMaxScaler().fit_transform(h)) for h in features]

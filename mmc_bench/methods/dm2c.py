@@ -16,7 +16,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from sklearn.cluster import KMeans
 from torch import nn
 
 from mmc_bench.checkpoint import capture_training_state, restore_training_state
@@ -24,8 +23,9 @@ from mmc_bench.config import MethodConfig, Setting, register_method_schema
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.errors import UserError
 from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction
+from mmc_bench.nn.kmeans import fit_kmeans
 from mmc_bench.nn.losses import WeightedLoss
-from mmc_bench.nn.training import EpochMeans, epoch_batches, sequential_batches
+from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, sequential_batches
 
 EVAL_CHUNK = 8192
 
@@ -293,7 +293,7 @@ class DM2C(ClusteringMethod):
         rates = list(cfg.pretrain_lr)
         rates = rates * n_views if len(rates) == 1 else rates
         groups = [{"params": ae.parameters(), "lr": rates[v]} for v, ae in enumerate(self.net.autoencoders)]
-        return torch.optim.Adam(groups, betas=(0.5, 0.999), weight_decay=cfg.pretrain_weight_decay)
+        return adam(groups, betas=(0.5, 0.999), weight_decay=cfg.pretrain_weight_decay)
 
     def _pretrain_epoch(self, views, modality, optimizer, order) -> dict[str, float]:
         """Each autoencoder alone on its own modality's samples (MSE)."""
@@ -393,13 +393,14 @@ class DM2C(ClusteringMethod):
     def _fit_kmeans(self, views, modality, seed: int) -> None:
         cfg = self.config
         embedding = self.embed(views, modality).cpu().numpy()
-        self.kmeans = KMeans(
+        self.kmeans = fit_kmeans(
+            embedding,
             self.n_clusters,
-            n_init=cfg.kmeans_n_init,
+            cfg.kmeans_n_init,
+            seed,
             max_iter=cfg.kmeans_max_iter,
             tol=cfg.kmeans_tol,
-            random_state=seed,
-        ).fit(embedding)
+        )
 
     def predict(self, data: MultiViewDataset) -> Prediction:
         views = data.view_tensors(self.device)

@@ -26,7 +26,7 @@ from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction
 from mmc_bench.nn.information import iic_loss, sinkhorn_labels
 from mmc_bench.nn.losses import WeightedLoss
-from mmc_bench.nn.training import EpochMeans, epoch_batches, sequential_batches
+from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, sequential_batches
 
 
 class KLMode(str, Enum):
@@ -73,6 +73,9 @@ class DMIMConfig(MethodConfig):
     epochs: int = 500
     # 0 = one full batch per epoch (the reference); > 0 = shuffled mini-batches of this size, for large N.
     batch_size: int = 0
+    # With batch_size 0, data larger than this train in shuffled mini-batches of this size instead (the
+    # batch-level mutual-information terms then use the batch's marginals), so memory stays bounded.
+    full_batch_limit: int = 65536
     init_std: float = 0.02
     predict_from: PredictFrom = PredictFrom.first_view
 
@@ -177,7 +180,7 @@ class DMIM(ClusteringMethod):
         torch.manual_seed(ctx.seed)
         self.net = DMIMNetwork(cfg, data.n_clusters).to(ctx.device)
         self.loss = dmim_loss(cfg)
-        optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
+        optimizer = adam(self.net.parameters(), lr=cfg.lr)
         order = torch.Generator().manual_seed(ctx.seed)
         self.pseudo_labels = torch.zeros(data.n_samples, dtype=torch.long, device=ctx.device)
         first_epoch, step = 0, 0
@@ -187,7 +190,9 @@ class DMIM(ClusteringMethod):
         bar = ctx.log.progress(range(first_epoch, cfg.epochs), desc="dmim", total=cfg.epochs - first_epoch)
         for epoch in bar:
             means = EpochMeans()
-            batch_size = cfg.batch_size or data.n_samples
+            batch_size = cfg.batch_size or (
+                data.n_samples if data.n_samples <= cfg.full_batch_limit else cfg.full_batch_limit
+            )
             for index in epoch_batches(data.n_samples, batch_size, order):
                 if cfg.uniform_prior and step % cfg.sinkhorn_every == 0:
                     self._refresh_pseudo_labels(views[0])

@@ -26,7 +26,7 @@ from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction
 from mmc_bench.nn.blocks import ConvEncoder, he_init, mlp
 from mmc_bench.nn.kernels import ddc_cs_separation, ddc_orthogonality, ddc_simplex, gaussian_kernel
 from mmc_bench.nn.losses import WeightedLoss
-from mmc_bench.nn.training import EpochMeans, epoch_batches, sequential_batches
+from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, sequential_batches
 
 
 class KernelInput(str, Enum):
@@ -301,10 +301,10 @@ class EAMC(ClusteringMethod):
                     "betas": tuple(cfg.betas_other),
                 }
             )
-        gen_opt = torch.optim.Adam(groups)
+        gen_opt = adam(groups)
         disc_opt = None
         if cfg.adversarial:
-            disc_opt = torch.optim.Adam(
+            disc_opt = adam(
                 net.discriminators.parameters(), lr=cfg.lr_discriminator, betas=tuple(cfg.betas_discriminator)
             )
         return gen_opt, disc_opt

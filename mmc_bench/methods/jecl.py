@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.cluster import KMeans
 from torch import nn
 
 from mmc_bench.checkpoint import capture_training_state, restore_training_state
@@ -27,9 +26,10 @@ from mmc_bench.methods.baselines import concatenate_imputed, present_means
 from mmc_bench.nn.blocks import Autoencoder
 from mmc_bench.nn.contrastive import negative_entropy
 from mmc_bench.nn.dec import jensen_shannon_rows, kl_rows, student_t_assignment, target_distribution
+from mmc_bench.nn.kmeans import fit_kmeans
 from mmc_bench.nn.losses import WeightedLoss
 from mmc_bench.nn.matching import align_to
-from mmc_bench.nn.training import EpochMeans, epoch_batches, sequential_batches
+from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, sequential_batches, sgd
 
 EVAL_CHUNK = 8192
 
@@ -153,10 +153,8 @@ class DeepEmbeddedClustering(ClusteringMethod):
             torch.zeros(n_stacks, data.n_clusters, cfg.encoder_layers[-1], device=ctx.device)
         )
         self.loss = self._loss(n_stacks)
-        pretrain_opt = torch.optim.Adam(self.autoencoders.parameters(), lr=cfg.pretrain_lr)
-        cluster_opt = torch.optim.SGD(
-            [*self.autoencoders.parameters(), self.centroids], lr=cfg.lr, momentum=cfg.momentum
-        )
+        pretrain_opt = adam(self.autoencoders.parameters(), lr=cfg.pretrain_lr)
+        cluster_opt = sgd([*self.autoencoders.parameters(), self.centroids], lr=cfg.lr, momentum=cfg.momentum)
         order = torch.Generator().manual_seed(ctx.seed)
         self.state: dict[str, Any] = {
             "initialised": False,
@@ -237,8 +235,10 @@ class DeepEmbeddedClustering(ClusteringMethod):
         """k-means (n_init from config) on each stack's codes gives its centroids; JECL then aligns them."""
         labels = []
         for s, z in enumerate(self._codes(inputs)):
-            model = KMeans(self.n_clusters, n_init=self.config.kmeans_n_init, random_state=ctx.seed)
-            labels.append(model.fit_predict(z[mask[:, s]].cpu().numpy()))
+            model = fit_kmeans(
+                z[mask[:, s]].cpu().numpy(), self.n_clusters, self.config.kmeans_n_init, ctx.seed
+            )
+            labels.append(model.labels_)
             self.centroids[s] = torch.from_numpy(model.cluster_centers_).to(self.centroids)
         self._align_initial(labels, mask)
         self.state["initialised"] = True

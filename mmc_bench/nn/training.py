@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 import torch
+
+
+def adam(params: Any, **options: Any) -> torch.optim.Adam:
+    """Adam with the fused kernel: for CMMC's 11M parameters the default per-tensor loop costs 20-40 % of a
+    training step on CPU and the fused one about a fifth of that (see README, Performance)."""
+    return torch.optim.Adam(params, fused=True, **options)
+
+
+def sgd(params: Any, **options: Any) -> torch.optim.SGD:
+    """SGD with the fused kernel (same reason as :func:`adam`)."""
+    return torch.optim.SGD(params, fused=True, **options)
 
 
 def epoch_batches(
