@@ -35,7 +35,9 @@ def fit_kmeans(
     return model
 
 
-def _fit(x, n_clusters, n_init, seed, max_iter, tol, full_limit) -> KMeans | MiniBatchKMeans:
+def _fit(
+    x: np.ndarray, n_clusters: int, n_init: int, seed: int, max_iter: int, tol: float, full_limit: int
+) -> KMeans | MiniBatchKMeans:
     if len(x) <= full_limit:
         return KMeans(n_clusters, n_init=n_init, max_iter=max_iter, tol=tol, random_state=seed).fit(x)
     model = MiniBatchKMeans(
