@@ -40,15 +40,8 @@ def _fit(
 ) -> KMeans | MiniBatchKMeans:
     if len(x) <= full_limit:
         return KMeans(n_clusters, n_init=n_init, max_iter=max_iter, tol=tol, random_state=seed).fit(x)
-    model = MiniBatchKMeans(
-        n_clusters,
-        n_init=n_init,
-        max_iter=max_iter,
-        batch_size=MINIBATCH_SIZE,
-        random_state=seed,
+    # compute_labels (the default) assigns every sample once more after fitting, so labels_ and inertia_
+    # are the full-data quantities KMeans reports.
+    return MiniBatchKMeans(
+        n_clusters, n_init=n_init, max_iter=max_iter, batch_size=MINIBATCH_SIZE, random_state=seed
     ).fit(x)
-    # MiniBatchKMeans' labels_ and inertia_ come from its last pass; one exact assignment makes them the
-    # same quantities KMeans reports.
-    model.labels_ = model.predict(x)
-    model.inertia_ = float(-model.score(x))
-    return model

@@ -9,8 +9,8 @@ import torch
 
 
 def adam(params: Any, **options: Any) -> torch.optim.Adam:
-    """Adam with the fused kernel: for CMMC's 11M parameters the default per-tensor loop costs 20-40 % of a
-    training step on CPU and the fused one about a fifth of that (see README, Performance)."""
+    """Adam with the fused kernel: on CPU, for CMMC's 11M parameters, the default per-tensor loop took 97 ms
+    per step and the fused one 19 ms (README, Performance); the update is the same."""
     return torch.optim.Adam(params, fused=True, **options)
 
 
