@@ -26,7 +26,7 @@ from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.data.preprocess import preprocess_views
 from mmc_bench.data.settings import apply_setting
 from mmc_bench.errors import TrainingDiverged, UserError
-from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction
+from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction, keeps_embedding
 from mmc_bench.metrics import evaluate
 from mmc_bench.tracking import RunLog
 
@@ -220,7 +220,7 @@ def save_predictions(run_dir: Path, data: MultiViewDataset, prediction: Predicti
         arrays["true"] = data.labels  # for the figures (t-SNE, confusion matrix); never shown to a method
     if prediction.soft is not None:
         arrays["soft"] = prediction.soft.astype(np.float32)
-    if prediction.embedding is not None and prediction.embedding.size <= 50_000_000:
+    if prediction.embedding is not None and keeps_embedding(*prediction.embedding.shape):
         arrays["embedding"] = prediction.embedding.astype(np.float32)
     np.savez_compressed(run_dir / "predictions.npz", **arrays)
 

@@ -227,3 +227,14 @@ def test_chunked_full_batch_finetune_step_equals_the_single_pass():
     assert chunked_loss == pytest.approx(single_loss, rel=1e-5)
     for a, b in zip(single.net.parameters(), chunked.net.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_embedding_is_left_out_above_the_size_limit(monkeypatch):
+    data = synthetic()
+    method, _ = fit({**FAST, "pretrain_epochs": 1, "contrastive_epochs": 1, "finetune_epochs": 1}, data)
+    kept = method.predict(data)
+    assert kept.embedding.shape == (120, 2 * FAST["feature_dim"])
+    monkeypatch.setattr("mmc_bench.methods.base.EMBEDDING_MAX_VALUES", 120 * 16 - 1)
+    left_out = method.predict(data)
+    assert left_out.embedding is None
+    np.testing.assert_array_equal(left_out.soft, kept.soft)

@@ -131,6 +131,27 @@ def test_full_batch_above_the_limit_becomes_mini_batches_of_the_limit():
     assert final_loss(full_batch_limit=50) != final_loss()
 
 
+@pytest.mark.parametrize("mini_batch", [False, True])
+def test_pseudo_labels_full_data_every_few_steps_or_per_batch(monkeypatch, mini_batch):
+    """Full batch: all n labels refreshed every sinkhorn_every steps (the demo). Mini-batch: never over all n
+    (that is O(n^2 / batch) per epoch); each step balances its own batch's labels instead."""
+    refreshes, step_labels = [], []
+    refresh, labels = DMIM._refresh_pseudo_labels, DMIM._batch_labels
+    monkeypatch.setattr(
+        DMIM, "_refresh_pseudo_labels", lambda self, x: (refreshes.append(len(x)), refresh(self, x))
+    )
+    monkeypatch.setattr(
+        DMIM, "_batch_labels", lambda self, out: step_labels.append(labels(self, out)) or step_labels[-1]
+    )
+    cfg = {**FAST, "epochs": 6, "sinkhorn_every": 2, **({"batch_size": 50} if mini_batch else {})}
+    DMIM(DMIMConfig(**cfg)).fit(synthetic(), FitContext(0, torch.device("cpu"), RunLog()))
+    if mini_batch:
+        assert refreshes == [] and len(step_labels) == 6 * 3 + 3  # 18 steps, then 3 evaluation batches
+        assert all(np.bincount(y.numpy(), minlength=3).min() >= 10 for y in step_labels)
+    else:
+        assert refreshes == [150] * 3 and step_labels == []
+
+
 def test_resume_equals_uninterrupted(tmp_path):
     data = synthetic(n_views=2)
     reference = DMIM(DMIMConfig(**{**FAST, "epochs": 12}))

@@ -200,3 +200,14 @@ def test_conv_encoder_needs_a_matching_image_shape():
 
     with pytest.raises(UserError, match=r"method.image_shape=\[C,H,W\] with C\*H\*W equal to the view dim 8"):
         fit(synthetic(), encoder="conv", image_shape=[1, 28, 28])
+
+
+def test_embedding_is_left_out_above_the_size_limit(monkeypatch):
+    data = synthetic(n=120)
+    method, _ = fit(data, epochs=1)
+    kept = method.predict(data)
+    assert kept.embedding.shape == (120, FAST["encoder_layers"][-1])
+    monkeypatch.setattr("mmc_bench.methods.base.EMBEDDING_MAX_VALUES", 120 * 32 - 1)
+    left_out = method.predict(data)
+    assert left_out.embedding is None
+    np.testing.assert_array_equal(left_out.soft, kept.soft)

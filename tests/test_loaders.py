@@ -203,3 +203,15 @@ def test_unlabelled_file_needs_n_clusters(tmp_path):
     np.savez(tmp_path / "d.npz", view_0=A, view_1=B)
     assert "set dataset.n_clusters=K" in error_of(tmp_path / "d.npz")
     assert load(tmp_path / "d.npz", n_clusters=3).labels is None
+
+
+def test_synthetic_views_do_not_depend_on_the_generation_block(monkeypatch):
+    from mmc_bench.data import embedded
+
+    whole = embedded.gaussian_mixture(200, [7, 5], 4, 1.0, seed=3)
+    monkeypatch.setattr(embedded, "GENERATION_BLOCK", 13)
+    blocked = embedded.gaussian_mixture(200, [7, 5], 4, 1.0, seed=3)
+    np.testing.assert_array_equal(whole.labels, blocked.labels)
+    for a, b in zip(whole.views, blocked.views):
+        assert a.dtype == np.float32
+        np.testing.assert_array_equal(a, b)

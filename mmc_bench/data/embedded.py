@@ -25,6 +25,9 @@ def digits() -> RawArrays:
     )
 
 
+GENERATION_BLOCK = 65536
+
+
 def gaussian_mixture(
     n_samples: int, view_dims: list[int], n_clusters: int, noise: float, seed: int
 ) -> RawArrays:
@@ -34,7 +37,12 @@ def gaussian_mixture(
     views = []
     for dim in view_dims:
         means = rng.normal(size=(n_clusters, dim))
-        views.append((means[labels] + noise * rng.normal(size=(n_samples, dim))).astype(np.float32))
+        view = np.empty((n_samples, dim), np.float32)
+        # Row blocks draw the same stream as one call, without float64 temporaries of the whole view.
+        for start in range(0, n_samples, GENERATION_BLOCK):
+            rows = slice(start, min(start + GENERATION_BLOCK, n_samples))
+            view[rows] = means[labels[rows]] + noise * rng.normal(size=(rows.stop - rows.start, dim))
+        views.append(view)
     return RawArrays(
         views=views,
         labels=labels.astype(np.int64),

@@ -25,6 +25,15 @@ class FitContext:
     checkpoint: Checkpointer = field(default_factory=lambda: Checkpointer(None))
 
 
+# An embedding only feeds the t-SNE figure (a sample of it); above this many values (n x d) a method
+# leaves it out, since at 1e6 samples it would be the largest allocation of the whole run.
+EMBEDDING_MAX_VALUES = 50_000_000
+
+
+def keeps_embedding(n_samples: int, dim: int) -> bool:
+    return n_samples * dim <= EMBEDDING_MAX_VALUES
+
+
 @dataclass
 class Prediction:
     """Hard labels for every sample, optionally soft assignments (n x K) and an embedding (n x d)."""

@@ -24,7 +24,7 @@ from mmc_bench.checkpoint import capture_training_state, restore_training_state
 from mmc_bench.config import MethodConfig, register_method_schema
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.errors import UserError
-from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction
+from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction, keeps_embedding
 from mmc_bench.nn.blocks import Autoencoder, mlp
 from mmc_bench.nn.contrastive import negative_entropy, nt_xent
 from mmc_bench.nn.kmeans import fit_kmeans
@@ -254,7 +254,7 @@ class CMMC(ClusteringMethod):
         """
         n = len(views[0])
         chunks = sequential_batches(n, self.config.finetune_chunk)
-        predicted = [f["q"] for f in self._features(views)]
+        predicted = [f["q"] for f in self._features(views, ("q",))]
         self.net.train()
         perms = [self._permutation(q, p) for q, p in zip(predicted, pseudo)]
         optimizer.zero_grad(set_to_none=True)
@@ -280,21 +280,23 @@ class CMMC(ClusteringMethod):
         return self._permutation(q, pseudo)[pseudo].to(self.device)
 
     @torch.no_grad()
-    def _features(self, views: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-        """h and q of every sample per view, in eval mode and in chunks."""
+    def _features(
+        self, views: list[torch.Tensor], keys: tuple[str, ...] = ("h", "q")
+    ) -> list[dict[str, torch.Tensor]]:
+        """``keys`` of the network's output for every sample per view, in eval mode and in chunks (only those
+        keys are kept from each chunk: the reconstructions alone would be as large as the data)."""
         self.net.eval()
-        chunks = [
-            self.net([v[i.to(self.device)] for v in views])
-            for i in sequential_batches(len(views[0]), EVAL_CHUNK)
-        ]
-        return [
-            {key: torch.cat([c[v][key] for c in chunks]) for key in ("h", "q")} for v in range(len(views))
-        ]
+        kept: list[dict[str, list[torch.Tensor]]] = [{key: [] for key in keys} for _ in views]
+        for i in sequential_batches(len(views[0]), EVAL_CHUNK):
+            for per_view, out in zip(kept, self.net([v[i.to(self.device)] for v in views])):
+                for key in keys:
+                    per_view[key].append(out[key])
+        return [{key: torch.cat(parts) for key, parts in per_view.items()} for per_view in kept]
 
     def _make_pseudo_labels(self, views: list[torch.Tensor], seed: int) -> list[np.ndarray]:
         """k-means on the learned features only (never on labels); fixed for the whole fine-tuning phase."""
         cfg = self.config
-        features = [f["h"].cpu().numpy() for f in self._features(views)]
+        features = [f["h"].cpu().numpy() for f in self._features(views, ("h",))]
 
         def kmeans(x: np.ndarray) -> np.ndarray:
             return fit_kmeans(x, self.n_clusters, cfg.kmeans_n_init, seed).labels_.astype(np.int64)
@@ -311,7 +313,7 @@ class CMMC(ClusteringMethod):
             last = ctx.log.rows[-1] if ctx.log.rows else {"total": float("nan")}
             return {k: float(v) for k, v in last.items() if k not in ("phase", "epoch")}
         loss = finetune_loss(self.config.ce_on)
-        features = self._features(views)
+        features = self._features(views, ("q",))
         targets = [self._matched(torch.from_numpy(p), f["q"]) for p, f in zip(self.pseudo_labels, features)]
         total, terms = loss({"views": features, "targets": targets})
         return {"total": float(total), **{k: float(v) for k, v in terms.items()}}
@@ -334,9 +336,10 @@ class CMMC(ClusteringMethod):
 
     @torch.no_grad()
     def predict(self, data: MultiViewDataset) -> Prediction:
-        features = self._features(data.view_tensors(self.device))
+        embed = keeps_embedding(data.n_samples, data.n_views * self.config.feature_dim)
+        features = self._features(data.view_tensors(self.device), ("h", "q") if embed else ("q",))
         soft = torch.stack([f["q"] for f in features]).mean(dim=0).cpu().numpy()
-        embedding = torch.cat([f["h"] for f in features], dim=1).cpu().numpy()
+        embedding = torch.cat([f["h"] for f in features], dim=1).cpu().numpy() if embed else None
         return Prediction(labels=soft.argmax(axis=1), soft=soft, embedding=embedding)
 
     def summary(self) -> dict[str, Any]:

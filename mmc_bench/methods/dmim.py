@@ -75,6 +75,8 @@ class DMIMConfig(MethodConfig):
     batch_size: int = 0
     # With batch_size 0, data larger than this train in shuffled mini-batches of this size instead (the
     # batch-level mutual-information terms then use the batch's marginals), so memory stays bounded.
+    # In mini-batch mode each step's pseudo-labels come from Sinkhorn-Knopp on that batch's own C(x_1):
+    # refreshing all n labels every few steps would cost O(n^2 / batch) per epoch.
     full_batch_limit: int = 65536
     init_std: float = 0.02
     predict_from: PredictFrom = PredictFrom.first_view
@@ -188,17 +190,15 @@ class DMIM(ClusteringMethod):
         if saved is not None:
             first_epoch, step = self._restore(saved, optimizer, order, ctx)
         bar = ctx.log.progress(range(first_epoch, cfg.epochs), desc="dmim", total=cfg.epochs - first_epoch)
+        self.batch_size = self._batch_size(data.n_samples)
+        per_batch_labels = self.batch_size < data.n_samples
         for epoch in bar:
             means = EpochMeans()
-            batch_size = cfg.batch_size or (
-                data.n_samples if data.n_samples <= cfg.full_batch_limit else cfg.full_batch_limit
-            )
-            for index in epoch_batches(data.n_samples, batch_size, order):
-                if cfg.uniform_prior and step % cfg.sinkhorn_every == 0:
+            for index in epoch_batches(data.n_samples, self.batch_size, order):
+                if cfg.uniform_prior and not per_batch_labels and step % cfg.sinkhorn_every == 0:
                     self._refresh_pseudo_labels(views[0])
-                means.add(
-                    self._step([v[index.to(ctx.device)] for v in views], index.to(ctx.device), optimizer)
-                )
+                index = index.to(ctx.device)
+                means.add(self._step([v[index] for v in views], index, optimizer, per_batch_labels))
                 step += 1
             scalars = means.means()
             ctx.log.epoch(epoch, scalars)
@@ -210,6 +210,12 @@ class DMIM(ClusteringMethod):
         ctx.log.scalars("final_loss", self.final_terms)
         return self.final_terms["total"]
 
+    def _batch_size(self, n_samples: int) -> int:
+        cfg = self.config
+        if cfg.batch_size:
+            return min(cfg.batch_size, n_samples)
+        return min(n_samples, cfg.full_batch_limit)
+
     def _fit_projections(self, data: MultiViewDataset, seed: int) -> None:
         self.projections = []
         for v in range(data.n_views):
@@ -219,18 +225,26 @@ class DMIM(ClusteringMethod):
     def _project(self, data: MultiViewDataset) -> list[torch.Tensor]:
         out = []
         for v, pca in enumerate(self.projections):
-            reduced = pca.transform(data.dense_view(v)).astype(np.float32)
             padded = np.zeros((data.n_samples, self.config.input_dim), np.float32)
-            padded[:, : reduced.shape[1]] = reduced
+            padded[:, : pca.n_components_] = pca.transform(data.dense_view(v))
             out.append(torch.from_numpy(padded).to(self.device))
         return out
 
-    def _step(self, batch: list[torch.Tensor], index: torch.Tensor, optimizer: torch.optim.Optimizer) -> dict:
+    def _step(
+        self,
+        batch: list[torch.Tensor],
+        index: torch.Tensor,
+        optimizer: torch.optim.Optimizer,
+        per_batch_labels: bool,
+    ) -> dict:
         self.net.train()
+        outputs = [self.net(x) for x in batch]
         tensors = {
-            "views": [self.net(x) for x in batch],
+            "views": outputs,
             "noise": torch.randn(len(index), self.config.latent_dim, device=self.device),
-            "pseudo_labels": self.pseudo_labels[index],
+            "pseudo_labels": self._batch_labels(outputs[0])
+            if per_batch_labels
+            else self.pseudo_labels[index],
         }
         total, terms = self.loss(tensors)
         optimizer.zero_grad(set_to_none=True)
@@ -243,29 +257,44 @@ class DMIM(ClusteringMethod):
     def _refresh_pseudo_labels(self, first_view: torch.Tensor) -> None:
         """Balanced labels from C(x_1) on all training samples, in train-mode BN as the demo computes them."""
         self.net.train()
-        probs = torch.cat(
-            [self.net(first_view[i])["probs"] for i in sequential_batches(len(first_view), 65536)]
-        )
+        self.pseudo_labels = self._sinkhorn(self.net(first_view)["probs"])
+
+    def _batch_labels(self, first_view_output: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Mini-batch mode: balanced labels from this batch's own C(x_1) (what a train-mode no-grad pass gives)."""
+        if not self.config.uniform_prior:
+            return torch.zeros(len(first_view_output["probs"]), dtype=torch.long, device=self.device)
+        return self._sinkhorn(first_view_output["probs"].detach())
+
+    def _sinkhorn(self, probs: torch.Tensor) -> torch.Tensor:
         cfg = self.config
-        self.pseudo_labels = sinkhorn_labels(
-            probs, cfg.sinkhorn_power, cfg.sinkhorn_max_iter, cfg.sinkhorn_tol
-        )
+        return sinkhorn_labels(probs, cfg.sinkhorn_power, cfg.sinkhorn_max_iter, cfg.sinkhorn_tol)
 
     @torch.no_grad()
     def _evaluate_loss(self, views: list[torch.Tensor], seed: int) -> dict[str, float]:
-        """Every term on the full training data in eval mode, with noise from a seeded generator (reproducible)."""
+        """Every term on the training data in eval mode, with noise from a seeded generator (reproducible):
+        one full batch as in training, or in mini-batch mode the mean over full batches of the training size
+        (the mutual-information terms are batch-level, so a short remainder batch would be noisier)."""
         self.net.eval()
         torch.manual_seed(
             seed
         )  # training is over: the global generator may be reseeded for a reproducible value
         n = len(views[0])
-        tensors = {
-            "views": [self.net(x) for x in views],
-            "noise": torch.randn(n, self.config.latent_dim, device=self.device),
-            "pseudo_labels": self.pseudo_labels,
-        }
-        total, terms = self.loss(tensors)
-        return {"total": float(total), **{k: float(v) for k, v in terms.items()}}
+        per_batch_labels = self.batch_size < n
+        means = EpochMeans()
+        batches = sequential_batches(n, self.batch_size)
+        for index in batches if len(batches) == 1 else [b for b in batches if len(b) == self.batch_size]:
+            index = index.to(self.device)
+            outputs = [self.net(x[index]) for x in views]
+            tensors = {
+                "views": outputs,
+                "noise": torch.randn(len(index), self.config.latent_dim, device=self.device),
+                "pseudo_labels": (
+                    self._batch_labels(outputs[0]) if per_batch_labels else self.pseudo_labels[index]
+                ),
+            }
+            total, terms = self.loss(tensors)
+            means.add({"total": total, **terms})
+        return means.means()
 
     def _training_state(self, epoch: int, step: int, optimizer, order, ctx: FitContext) -> dict[str, Any]:
         return capture_training_state(

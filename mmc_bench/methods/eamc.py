@@ -22,7 +22,7 @@ from mmc_bench.checkpoint import capture_training_state, restore_training_state
 from mmc_bench.config import MethodConfig, register_method_schema
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.errors import UserError
-from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction
+from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction, keeps_embedding
 from mmc_bench.nn.blocks import ConvEncoder, he_init, mlp
 from mmc_bench.nn.kernels import ddc_cs_separation, ddc_orthogonality, ddc_simplex, gaussian_kernel
 from mmc_bench.nn.losses import WeightedLoss
@@ -386,9 +386,11 @@ class EAMC(ClusteringMethod):
         for index in sequential_batches(data.n_samples, 4096):
             out = self.net([v[index.to(self.device)] for v in views], weights=weights)
             soft.append(out["assignments"].cpu())
-            fused.append(out["fused"].cpu())
+            if keeps_embedding(data.n_samples, out["fused"].shape[1]):
+                fused.append(out["fused"].cpu())
         soft_all = torch.cat(soft).numpy()
-        return Prediction(labels=soft_all.argmax(axis=1), soft=soft_all, embedding=torch.cat(fused).numpy())
+        embedding = torch.cat(fused).numpy() if fused else None
+        return Prediction(labels=soft_all.argmax(axis=1), soft=soft_all, embedding=embedding)
 
     def summary(self) -> dict[str, Any]:
         weights = self.full_data_weights(self._views_for_summary).cpu().tolist()
