@@ -1,6 +1,9 @@
 """`make bench`: per method x dataset, wall time per epoch of each training phase (median), samples per
 second, FLOPs per epoch counted by torch's FlopCounterMode, the achieved fraction of this device's measured
-dense-matmul rate, and peak memory. Each case runs in its own process so peak RSS is its own."""
+dense-matmul rate, peak memory, and the phase's matmul floor: the time its epoch's matrix products take
+when replayed alone, back to back, with the same shapes and memory layouts. No implementation that does the
+same float32 products on this device can run an epoch faster than that floor. Each case runs in its own
+process so peak RSS is its own."""
 
 from __future__ import annotations
 
@@ -12,12 +15,14 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
 import yaml
+from torch.utils._python_dispatch import TorchDispatchMode
 
 DEFAULT_CASES = (
     "experiment=cmmc_bdgp",
@@ -43,6 +48,56 @@ def matmul_peak(device: torch.device, size: int = 2048, seconds: float = 2.0) ->
         if device.type == "cuda":
             torch.cuda.synchronize()
     return 2 * size**3 * count / (time.perf_counter() - start)
+
+
+MATMUL_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"}
+# (op name, ((shape, stride), ...) of its tensor arguments)
+MatmulCall = tuple[str, tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]]
+
+
+class MatmulRecorder(TorchDispatchMode):
+    """Counts every matrix product by op, operand shapes and strides (transposed operands stay transposed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: Counter[MatmulCall] = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func._schema.name in MATMUL_OPS:
+            operands = tuple(
+                (tuple(a.shape), tuple(a.stride())) for a in args if isinstance(a, torch.Tensor)
+            )
+            self.calls[(func._schema.name, operands)] += 1
+        return func(*args, **(kwargs or {}))
+
+    def take(self) -> Counter[MatmulCall]:
+        calls, self.calls = self.calls, Counter()
+        return calls
+
+
+def _operand(shape: tuple[int, ...], stride: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    storage = 1 + sum((size - 1) * step for size, step in zip(shape, stride))
+    return torch.randn(storage, device=device).as_strided(shape, stride)
+
+
+def matmul_floor(calls: Counter[MatmulCall], device: torch.device, repeats: int = 3) -> float:
+    """Seconds the recorded products take alone: each distinct call timed over its count (best of repeats)."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    total = 0.0
+    for (name, operands), count in calls.items():
+        op = getattr(torch.ops.aten, name.split("::")[1]).default
+        tensors = [_operand(shape, stride, device) for shape, stride in operands]
+        op(*tensors)  # warm-up
+        best = float("inf")
+        for _ in range(repeats):
+            sync()
+            start = time.perf_counter()
+            for _ in range(count):
+                op(*tensors)
+            sync()
+            best = min(best, time.perf_counter() - start)
+        total += best
+    return total
 
 
 def _phase_medians(marks: list[tuple[str, float]]) -> dict[str, tuple[float, int]]:
@@ -83,9 +138,12 @@ def run_case(overrides: list[str], count_flops: bool) -> dict[str, Any]:
     if count_flops:
         from torch.utils.flop_counter import FlopCounterMode
 
-        with FlopCounterMode(display=False) as counter:
+        with FlopCounterMode(display=False) as counter, MatmulRecorder() as recorder:
             log = MarkedLog(lambda: float(counter.get_total_flops()))
+            epoch_calls = EpochCalls(recorder)
+            log.epoch = epoch_calls.wrap(log.epoch)
             method.fit(data, FitContext(cfg.seed, device, log))
+        floors = {phase: matmul_floor(calls, device) for phase, calls in epoch_calls.last.items()}
     else:
         sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
         log = MarkedLog(lambda: (sync(), time.perf_counter())[1])
@@ -97,7 +155,9 @@ def run_case(overrides: list[str], count_flops: bool) -> dict[str, Any]:
         sync()
         predict_s = time.perf_counter() - start
     out = {"phases": _phase_medians(log.marks), "n_train": data.n_samples, "device": str(device)}
-    if not count_flops:
+    if count_flops:
+        out["matmul_floor_s"] = floors
+    else:
         out["fit_s"] = total
         out["kmeans_s"] = sum(kmeans.SECONDS_SPENT)
         out["predict_s"] = predict_s
@@ -105,6 +165,21 @@ def run_case(overrides: list[str], count_flops: bool) -> dict[str, Any]:
         if device.type == "cuda":
             out["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return out
+
+
+class EpochCalls:
+    """The matrix products of each phase's last epoch, cut at the log's epoch marks."""
+
+    def __init__(self, recorder: MatmulRecorder) -> None:
+        self.recorder = recorder
+        self.last: dict[str, Counter[MatmulCall]] = {}
+
+    def wrap(self, epoch):
+        def marked(index, scalars, phase="train"):
+            self.last[phase] = self.recorder.take()
+            epoch(index, scalars, phase)
+
+        return marked
 
 
 def bench(case: str, extra: list[str], peak: float) -> list[dict[str, Any]]:
@@ -118,6 +193,7 @@ def bench(case: str, extra: list[str], peak: float) -> list[dict[str, Any]]:
     rows = []
     for phase, (seconds, epochs) in timed["phases"].items():
         phase_flops = flops["phases"].get(phase, (float("nan"), 0))[0]
+        floor = flops["matmul_floor_s"].get(phase, float("nan"))
         rows.append(
             {
                 "case": case,
@@ -127,6 +203,7 @@ def bench(case: str, extra: list[str], peak: float) -> list[dict[str, Any]]:
                 "samples/s": timed["n_train"] / seconds if seconds > 0 else float("nan"),
                 "GFLOP/epoch": phase_flops / 1e9,
                 "% of matmul peak": 100 * phase_flops / seconds / peak if seconds > 0 else float("nan"),
+                "matmul floor s/epoch": floor,
                 **_run_columns(timed),
             }
         )

@@ -1,10 +1,12 @@
-"""scripts/bench.py: the scaling mode on tiny synthetic data (each size runs in its own process)."""
+"""scripts/bench.py: the scaling mode on tiny synthetic data (each size runs in its own process), and the\nmatmul floor: which products an epoch makes, replayed alone."""
 
 import math
+from collections import Counter
 
 import pandas as pd
+import torch
 
-from mmc_bench.bench import main
+from mmc_bench.bench import MatmulRecorder, main, matmul_floor
 
 
 def test_scaling_mode_times_every_phase_at_every_size(tmp_path):
@@ -35,3 +37,23 @@ def test_scaling_mode_times_every_phase_at_every_size(tmp_path):
     assert math.isnan(table["x linear"].iloc[0]) and table["x linear"].iloc[1] > 0
     assert (table["peak RSS MB"] > 50).all() and (table["predict s"] > 0).all()
     assert "synthetic data, views [6, 5], K=3" in (tmp_path / "scaling.md").read_text()
+
+
+def test_matmul_recorder_keeps_shapes_and_layouts_of_every_product():
+    layer = torch.nn.Linear(3, 4)
+    x = torch.randn(5, 3)
+    with MatmulRecorder() as recorder:
+        layer(x).sum().backward()
+    calls = recorder.take()
+    # forward: bias + x @ W^T with W^T a transposed view of the (4, 3) weight; backward: grad_W = grad^T @ x
+    forward = ("aten::addmm", (((4,), (1,)), ((5, 3), (3, 1)), ((3, 4), (1, 3))))
+    assert calls[forward] == 1
+    assert sum(calls.values()) == 2 and {name for name, _ in calls} == {"aten::addmm", "aten::mm"}
+    assert recorder.take() == Counter()  # take() starts a new count
+
+
+def test_matmul_floor_replays_each_call_count_times():
+    calls = Counter({("aten::mm", (((64, 32), (32, 1)), ((32, 16), (1, 32)))): 7})
+    once = Counter({key: 1 for key in calls})
+    floor, single = (matmul_floor(c, torch.device("cpu"), repeats=1) for c in (calls, once))
+    assert 0 < single < floor

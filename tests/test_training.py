@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mmc_bench.nn.training import adam, epoch_batches, sgd
+from mmc_bench.nn.training import adam, epoch_batches, rmsprop, sgd
 
 
 @pytest.mark.parametrize(
@@ -9,10 +9,11 @@ from mmc_bench.nn.training import adam, epoch_batches, sgd
     [
         (adam, torch.optim.Adam, {"lr": 1e-2, "betas": (0.5, 0.999), "weight_decay": 1e-4}),
         (sgd, torch.optim.SGD, {"lr": 1e-2, "momentum": 0.9}),
+        (rmsprop, torch.optim.RMSprop, {"lr": 5e-4}),
     ],
 )
 def test_fused_optimisers_follow_the_reference_update(fast, reference, options):
-    """The fused kernels are a speed-up only: the same trajectory as the per-tensor implementation."""
+    """The fused and multi-tensor kernels are a speed-up only: the same trajectory as the per-tensor implementation."""
     g = torch.Generator().manual_seed(0)
     start = torch.randn(20, 7, generator=g)
     targets = [torch.randn(20, 7, generator=g) for _ in range(10)]

@@ -25,7 +25,7 @@ from mmc_bench.errors import UserError
 from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction
 from mmc_bench.nn.kmeans import fit_kmeans
 from mmc_bench.nn.losses import WeightedLoss
-from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, sequential_batches
+from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, rmsprop, sequential_batches
 
 EVAL_CHUNK = 8192
 
@@ -238,13 +238,13 @@ class DM2C(ClusteringMethod):
         views = data.view_tensors(ctx.device)
         modality = torch.from_numpy(data.mask.argmax(axis=1)).to(ctx.device)
         pretrain_opt = self._pretrain_optimizer(data.n_views)
-        gen_opt = torch.optim.RMSprop(
+        gen_opt = rmsprop(
             [
                 {"params": self.net.autoencoders.parameters(), "lr": cfg.lr_autoencoder},
                 {"params": self.net.generator_parameters(), "lr": cfg.lr_generator},
             ]
         )
-        critic_opt = torch.optim.RMSprop(self.net.critic_parameters(), lr=cfg.lr_critic)
+        critic_opt = rmsprop(self.net.critic_parameters(), lr=cfg.lr_critic)
         optimizers = (pretrain_opt, gen_opt, critic_opt)
         order = torch.Generator().manual_seed(ctx.seed)
         self.loss = generator_loss(cfg)

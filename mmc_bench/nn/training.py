@@ -19,6 +19,12 @@ def sgd(params: Any, **options: Any) -> torch.optim.SGD:
     return torch.optim.SGD(params, fused=True, **options)
 
 
+def rmsprop(params: Any, **options: Any) -> torch.optim.RMSprop:
+    """RMSprop with the multi-tensor (foreach) update; torch has no fused RMSprop and on CPU defaults to the
+    per-tensor loop, which took 12 % of a DM2C adversarial epoch. The update is the same (tested)."""
+    return torch.optim.RMSprop(params, foreach=True, **options)
+
+
 def epoch_batches(
     n: int, batch_size: int, generator: torch.Generator, drop_last: bool = True
 ) -> list[torch.Tensor]:
