@@ -64,9 +64,7 @@ class MatmulRecorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         if func._schema.name in MATMUL_OPS:
-            operands = tuple(
-                (tuple(a.shape), tuple(a.stride())) for a in args if isinstance(a, torch.Tensor)
-            )
+            operands = tuple((tuple(a.shape), tuple(a.stride())) for a in args if isinstance(a, torch.Tensor))
             self.calls[(func._schema.name, operands)] += 1
         return func(*args, **(kwargs or {}))
 
