@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mmc_bench.nn.training import adam, epoch_batches, rmsprop, sgd
+from mmc_bench.nn.training import adam, epoch_batches, rmsprop, rows_in_chunks, sgd
 
 
 @pytest.mark.parametrize(
@@ -34,3 +34,18 @@ def test_epoch_batches_cover_each_index_once_and_drop_the_short_tail():
     batches = epoch_batches(10, 3, torch.Generator().manual_seed(1))
     assert [len(b) for b in batches] == [3, 3, 3]
     assert len(set(torch.cat(batches).tolist())) == 9
+
+
+def test_rows_in_chunks_fills_every_row_of_nested_outputs():
+    x = torch.arange(10.0).reshape(5, 2)
+    calls = []
+
+    def compute(index):
+        calls.append(index.tolist())
+        return [{"double": 2 * x[index], "sum": x[index].sum(dim=1)}, x[index, :1]]
+
+    rows = rows_in_chunks(5, 2, compute)
+    assert calls == [[0, 1], [2, 3], [4]]
+    torch.testing.assert_close(rows[0]["double"], 2 * x)
+    torch.testing.assert_close(rows[0]["sum"], torch.tensor([1.0, 5.0, 9.0, 13.0, 17.0]))
+    torch.testing.assert_close(rows[1], x[:, :1])

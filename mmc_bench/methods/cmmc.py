@@ -30,7 +30,7 @@ from mmc_bench.nn.contrastive import negative_entropy, nt_xent
 from mmc_bench.nn.kmeans import fit_kmeans
 from mmc_bench.nn.losses import WeightedLoss
 from mmc_bench.nn.matching import align_to
-from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, sequential_batches
+from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, rows_in_chunks, sequential_batches
 
 EVAL_CHUNK = 8192
 
@@ -70,8 +70,9 @@ class CMMCConfig(MethodConfig):
     # 0 = the whole dataset in one batch per fine-tuning epoch (the code); > 0 = shuffled mini-batches.
     finetune_batch_size: int = 0
     # A full-batch fine-tuning step over more samples than this is computed in chunks of this size (same
-    # gradient, memory bounded); below it, one forward pass as in the code.
-    finetune_chunk: int = 65536
+    # gradient, memory bounded by the chunk's activations); below it, one forward pass as in the code. Every
+    # shared data set fits in one chunk.
+    finetune_chunk: int = 8192
     pseudo_label: PseudoLabel = PseudoLabel.per_view
     ce_on: CrossEntropyOn = CrossEntropyOn.probs
     kmeans_n_init: int = 100
@@ -91,18 +92,21 @@ class CMMCNetwork(nn.Module):
         self.feature_head = mlp(latent, [*hidden, cfg.feature_dim], last_activation=False)
         self.label_head = mlp(latent, [*hidden, n_clusters], last_activation=False)
 
-    def forward(self, views: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-        out = []
-        for autoencoder, x in zip(self.autoencoders, views):
-            z, recon = autoencoder(x)
-            out.append(
-                {
-                    "x": x,
-                    "recon": recon,
-                    "h": F.normalize(self.feature_head(z), dim=1),
-                    "q": torch.softmax(self.label_head(z), dim=1),
-                }
-            )
+    def forward(self, views: list[torch.Tensor], decode: bool = True) -> list[dict[str, torch.Tensor]]:
+        return [self.view_forward(v, x, decode) for v, x in enumerate(views)]
+
+    def view_forward(self, view: int, x: torch.Tensor, decode: bool = True) -> dict[str, torch.Tensor]:
+        """The input, its reconstruction (only with ``decode``: fine-tuning and feature passes never read it,
+        and the decoders are a quarter of a fine-tuning step's FLOPs), features h and assignments q."""
+        autoencoder = self.autoencoders[view]
+        z = autoencoder.encoder(x)
+        out = {
+            "x": x,
+            "h": F.normalize(self.feature_head(z), dim=1),
+            "q": torch.softmax(self.label_head(z), dim=1),
+        }
+        if decode:
+            out["recon"] = autoencoder.decoder(z)
         return out
 
 
@@ -234,7 +238,7 @@ class CMMC(ClusteringMethod):
         batches = [torch.arange(n)] if batch_size >= n else epoch_batches(n, batch_size, order)
         means = EpochMeans()
         for index in batches:
-            out = self.net([v[index.to(self.device)] for v in views])
+            out = self.net([v[index.to(self.device)] for v in views], decode=False)
             targets = [self._matched(p[index], o["q"]) for p, o in zip(pseudo, out)]
             total, terms = loss({"views": out, "targets": targets})
             optimizer.zero_grad(set_to_none=True)
@@ -261,7 +265,7 @@ class CMMC(ClusteringMethod):
         sums: dict[str, float] = {}
         for index in chunks:
             share = len(index) / n
-            out = self.net([v[index.to(self.device)] for v in views])
+            out = self.net([v[index.to(self.device)] for v in views], decode=False)
             targets = [perm[p[index]].to(self.device) for perm, p in zip(perms, pseudo)]
             total, terms = loss({"views": out, "targets": targets})
             (total * share).backward()
@@ -286,25 +290,36 @@ class CMMC(ClusteringMethod):
         """``keys`` of the network's output for every sample per view, in eval mode and in chunks (only those
         keys are kept from each chunk: the reconstructions alone would be as large as the data)."""
         self.net.eval()
-        kept: list[dict[str, list[torch.Tensor]]] = [{key: [] for key in keys} for _ in views]
-        for i in sequential_batches(len(views[0]), EVAL_CHUNK):
-            for per_view, out in zip(kept, self.net([v[i.to(self.device)] for v in views])):
-                for key in keys:
-                    per_view[key].append(out[key])
-        return [{key: torch.cat(parts) for key, parts in per_view.items()} for per_view in kept]
+
+        def chunk(i: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+            outputs = self.net([v[i.to(self.device)] for v in views], decode="recon" in keys)
+            return [{key: out[key] for key in keys} for out in outputs]
+
+        return rows_in_chunks(len(views[0]), EVAL_CHUNK, chunk)
+
+    @torch.no_grad()
+    def _view_features(self, view: int, x: torch.Tensor) -> np.ndarray:
+        self.net.eval()
+        features = rows_in_chunks(
+            len(x), EVAL_CHUNK, lambda i: self.net.view_forward(view, x[i.to(self.device)], decode=False)["h"]
+        )
+        return features.cpu().numpy()
 
     def _make_pseudo_labels(self, views: list[torch.Tensor], seed: int) -> list[np.ndarray]:
         """k-means on the learned features only (never on labels); fixed for the whole fine-tuning phase."""
         cfg = self.config
-        features = [f["h"].cpu().numpy() for f in self._features(views, ("h",))]
 
         def kmeans(x: np.ndarray) -> np.ndarray:
             return fit_kmeans(x, self.n_clusters, cfg.kmeans_n_init, seed).labels_.astype(np.int64)
 
         if cfg.pseudo_label == PseudoLabel.per_view:
-            return [kmeans(MinMaxScaler().fit_transform(h)) for h in features]
-        shared = kmeans(np.hstack(features))
-        return [shared] * len(features)
+            # One view's features at a time, scaled in place: at 1e6 samples each view's take 0.5 GB.
+            return [
+                kmeans(MinMaxScaler(copy=False).fit_transform(self._view_features(v, x)))
+                for v, x in enumerate(views)
+            ]
+        shared = kmeans(np.hstack([self._view_features(v, x) for v, x in enumerate(views)]))
+        return [shared] * len(views)
 
     @torch.no_grad()
     def _final_loss(self, views: list[torch.Tensor], ctx: FitContext) -> dict[str, float]:

@@ -26,7 +26,7 @@ from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction
 from mmc_bench.nn.information import iic_loss, sinkhorn_labels
 from mmc_bench.nn.losses import WeightedLoss
-from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, sequential_batches
+from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, rows_in_chunks, sequential_batches
 
 
 class KLMode(str, Enum):
@@ -317,9 +317,7 @@ class DMIM(ClusteringMethod):
     def predict(self, data: MultiViewDataset) -> Prediction:
         self.net.eval()
         views = self._project(data)
-        probs = [
-            torch.cat([self.net(x[i])["probs"] for i in sequential_batches(len(x), 65536)]) for x in views
-        ]
+        probs = [rows_in_chunks(len(x), 65536, lambda i, x=x: self.net(x[i])["probs"]) for x in views]
         soft = (
             probs[0] if self.config.predict_from == PredictFrom.first_view else torch.stack(probs).mean(dim=0)
         )

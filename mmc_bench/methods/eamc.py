@@ -26,7 +26,7 @@ from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction, kee
 from mmc_bench.nn.blocks import ConvEncoder, he_init, mlp
 from mmc_bench.nn.kernels import ddc_cs_separation, ddc_orthogonality, ddc_simplex, gaussian_kernel
 from mmc_bench.nn.losses import WeightedLoss
-from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, sequential_batches
+from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, rows_in_chunks, sequential_batches
 
 
 class KernelInput(str, Enum):
@@ -130,6 +130,7 @@ class EAMCNetwork(nn.Module):
             else []
         )
         self.n_views = n_views
+        self.fused_dim = out_dim
         he_init(self)
 
     @staticmethod
@@ -382,15 +383,20 @@ class EAMC(ClusteringMethod):
         self.net.eval()
         views = data.view_tensors(self.device)
         weights = self.full_data_weights(views)
-        soft, fused = [], []
-        for index in sequential_batches(data.n_samples, 4096):
+        keys = (
+            ("assignments", "fused")
+            if keeps_embedding(data.n_samples, self.net.fused_dim)
+            else ("assignments",)
+        )
+
+        def chunk(index: torch.Tensor) -> dict[str, torch.Tensor]:
             out = self.net([v[index.to(self.device)] for v in views], weights=weights)
-            soft.append(out["assignments"].cpu())
-            if keeps_embedding(data.n_samples, out["fused"].shape[1]):
-                fused.append(out["fused"].cpu())
-        soft_all = torch.cat(soft).numpy()
-        embedding = torch.cat(fused).numpy() if fused else None
-        return Prediction(labels=soft_all.argmax(axis=1), soft=soft_all, embedding=embedding)
+            return {key: out[key] for key in keys}
+
+        rows = rows_in_chunks(data.n_samples, 4096, chunk)
+        soft = rows["assignments"].cpu().numpy()
+        embedding = rows["fused"].cpu().numpy() if "fused" in rows else None
+        return Prediction(labels=soft.argmax(axis=1), soft=soft, embedding=embedding)
 
     def summary(self) -> dict[str, Any]:
         weights = self.full_data_weights(self._views_for_summary).cpu().tolist()

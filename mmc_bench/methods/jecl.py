@@ -29,7 +29,7 @@ from mmc_bench.nn.dec import jensen_shannon_rows, kl_rows, student_t_assignment,
 from mmc_bench.nn.kmeans import fit_kmeans
 from mmc_bench.nn.losses import WeightedLoss
 from mmc_bench.nn.matching import align_to
-from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, sequential_batches, sgd
+from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, rows_in_chunks, sgd
 
 EVAL_CHUNK = 8192
 
@@ -203,21 +203,21 @@ class DeepEmbeddedClustering(ClusteringMethod):
     @torch.no_grad()
     def _assignments(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
         """q of every sample for every stack, in chunks."""
-        out = []
-        for s, (autoencoder, x) in enumerate(zip(self.autoencoders, inputs)):
-            chunks = [
-                student_t_assignment(
-                    autoencoder.encoder(x[i.to(self.device)]), self.centroids[s], self.config.alpha
-                )
-                for i in sequential_batches(len(x), EVAL_CHUNK)
-            ]
-            out.append(torch.cat(chunks))
-        return out
+        return [
+            rows_in_chunks(
+                len(x),
+                EVAL_CHUNK,
+                lambda i, s=s, ae=ae, x=x: student_t_assignment(
+                    ae.encoder(x[i.to(self.device)]), self.centroids[s], self.config.alpha
+                ),
+            )
+            for s, (ae, x) in enumerate(zip(self.autoencoders, inputs))
+        ]
 
     @torch.no_grad()
     def _codes(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
         return [
-            torch.cat([ae.encoder(x[i.to(self.device)]) for i in sequential_batches(len(x), EVAL_CHUNK)])
+            rows_in_chunks(len(x), EVAL_CHUNK, lambda i, ae=ae, x=x: ae.encoder(x[i.to(self.device)]))
             for ae, x in zip(self.autoencoders, inputs)
         ]
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import torch
+from torch.utils._pytree import tree_flatten, tree_unflatten
+
+Rows = TypeVar("Rows")
 
 
 def adam(params: Any, **options: Any) -> torch.optim.Adam:
@@ -37,6 +41,27 @@ def epoch_batches(
 
 def sequential_batches(n: int, batch_size: int) -> list[torch.Tensor]:
     return list(torch.arange(n).split(batch_size))
+
+
+def rows_in_chunks(n: int, chunk: int, compute: Callable[[torch.Tensor], Rows]) -> Rows:
+    """``compute(index)`` over consecutive chunks of range(n), its outputs (a tensor, or lists and dicts of
+    tensors with one row per index) written into tensors of n rows allocated once.
+
+    Why not a list of chunk outputs and one torch.cat: each small output kept alive between a chunk's large
+    freed temporaries leaves a hole that glibc's heap cannot reuse, and RSS grew by one chunk's temporaries
+    per chunk (a DEC encoder over 2e5 samples in chunks of 1024: 1.8 GB that way, 0.3 GB this way).
+    """
+    flat: list[torch.Tensor] = []
+    spec = None
+    for index in sequential_batches(n, chunk):
+        parts, part_spec = tree_flatten(compute(index))
+        if spec is None:
+            spec = part_spec
+            flat = [p.new_empty((n, *p.shape[1:])) for p in parts]
+        start = int(index[0])
+        for out, part in zip(flat, parts):
+            out[start : start + len(index)] = part
+    return tree_unflatten(flat, spec)
 
 
 class EpochMeans:
