@@ -1,4 +1,5 @@
-"""scripts/bench.py: the scaling mode on tiny synthetic data (each size runs in its own process), and the\nmatmul floor: which products an epoch makes, replayed alone."""
+"""scripts/bench.py: the scaling mode on tiny synthetic data (each size runs in its own process), and the
+matmul floor: which products an epoch makes, replayed alone."""
 
 import math
 from collections import Counter
@@ -52,8 +53,9 @@ def test_matmul_recorder_keeps_shapes_and_layouts_of_every_product():
     assert recorder.take() == Counter()  # take() starts a new count
 
 
-def test_matmul_floor_replays_each_call_count_times():
-    calls = Counter({("aten::mm", (((64, 32), (32, 1)), ((32, 16), (1, 32)))): 7})
-    once = Counter({key: 1 for key in calls})
-    floor, single = (matmul_floor(c, torch.device("cpu"), repeats=1) for c in (calls, once))
-    assert 0 < single < floor
+def test_matmul_floor_replays_each_call_count_times_with_its_layout():
+    call = ("aten::mm", (((64, 32), (32, 1)), ((32, 16), (1, 32))))
+    with MatmulRecorder() as replayed:
+        floor = matmul_floor(Counter({call: 7}), torch.device("cpu"), repeats=2)
+    assert floor > 0
+    assert replayed.take() == Counter({call: 1 + 2 * 7})  # one warm-up, then count calls per repeat

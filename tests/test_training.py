@@ -13,7 +13,7 @@ from mmc_bench.nn.training import adam, epoch_batches, rmsprop, rows_in_chunks, 
     ],
 )
 def test_fused_optimisers_follow_the_reference_update(fast, reference, options):
-    """The fused and multi-tensor kernels are a speed-up only: the same trajectory as the per-tensor implementation."""
+    """Fused and multi-tensor kernels are a speed-up only: the trajectory of the per-tensor update."""
     g = torch.Generator().manual_seed(0)
     start = torch.randn(20, 7, generator=g)
     targets = [torch.randn(20, 7, generator=g) for _ in range(10)]

@@ -130,7 +130,6 @@ class EAMCNetwork(nn.Module):
             else []
         )
         self.n_views = n_views
-        self.fused_dim = out_dim
         he_init(self)
 
     @staticmethod
@@ -385,7 +384,7 @@ class EAMC(ClusteringMethod):
         weights = self.full_data_weights(views)
         keys = (
             ("assignments", "fused")
-            if keeps_embedding(data.n_samples, self.net.fused_dim)
+            if keeps_embedding(data.n_samples, self.config.encoder_layers[-1])
             else ("assignments",)
         )
 
