@@ -287,12 +287,12 @@ class CMMC(ClusteringMethod):
     def _features(
         self, views: list[torch.Tensor], keys: tuple[str, ...] = ("h", "q")
     ) -> list[dict[str, torch.Tensor]]:
-        """``keys`` of the network's output for every sample per view, in eval mode and in chunks (only those
-        keys are kept from each chunk: the reconstructions alone would be as large as the data)."""
+        """``keys`` of the network's output (features h, assignments q) for every sample per view, in eval mode
+        and in chunks; the decoders are not run, since nothing here reads a reconstruction."""
         self.net.eval()
 
         def chunk(i: torch.Tensor) -> list[dict[str, torch.Tensor]]:
-            outputs = self.net([v[i.to(self.device)] for v in views], decode="recon" in keys)
+            outputs = self.net([v[i.to(self.device)] for v in views], decode=False)
             return [{key: out[key] for key in keys} for out in outputs]
 
         return rows_in_chunks(len(views[0]), EVAL_CHUNK, chunk)
