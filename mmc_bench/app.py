@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +15,16 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from mmc_bench.callbacks import record_job_outcome
 from mmc_bench.config import register_configs
 from mmc_bench.errors import UserError
-from mmc_bench.runner import METRICS_FILE, failure_record, read_completed, run_experiment, write_json_atomic
+from mmc_bench.identity import identity_differences, run_identity
+from mmc_bench.runner import METRICS_FILE, failure_record, read_completed, resolve_device, run_experiment
+from mmc_bench.storage import run_folder_lock, write_failure_message, write_json_atomic, write_text_atomic
 
 log = logging.getLogger("mmc_bench")
+# Bad input or an unusable folder: 2; training failed (diverged) or crashed: 1; stopped by a signal: 130.
+EXIT_CODES = {"refused": 2, "failed": 1, "interrupted": 130}
 SUMMARY_KEYS = ("acc", "nmi", "nmi_geometric", "ari", "purity", "f_score", "final_loss", "wall_time_s")
 
 
@@ -45,45 +52,95 @@ def _app(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    try:
+        with run_folder_lock(run_dir):
+            save_hydra_files(cfg, run_dir)
+            status, value = _run_in_locked_folder(cfg, run_dir, multirun)
+    except UserError as exc:
+        # The folder is in use, or its completed result belongs to another run: nothing there is touched.
+        status, value = "refused", None
+        _report_error(str(exc), multirun)
+    if multirun:
+        record_job_outcome(status, run_dir)
+        if status != "interrupted":
+            return value
+    if status in EXIT_CODES:
+        sys.exit(EXIT_CODES[status])
+    return value
+
+
+def _run_in_locked_folder(cfg: DictConfig, run_dir: Path, multirun: bool) -> tuple[str, float | None]:
+    """(status, value returned to Hydra) of one job whose folder this process holds."""
+    variant = variant_label(HydraConfig.get().job.override_dirname)
     previous = read_completed(run_dir)
     if previous is not None and cfg.skip_completed:
+        check_same_run(previous, cfg, run_dir)
         print(f"already completed in {run_dir} (skip_completed=false runs it again)")
         print_summary(previous, run_dir)
-        return previous.get("acc")
-    variant = variant_label(hydra_cfg.job.override_dirname)
+        return "skipped", previous.get("acc")
     if cfg.threads == 0:
-        cfg.threads = threads_per_job(hydra_cfg.launcher.get("n_jobs") if multirun else None)
+        cfg.threads = threads_per_job(HydraConfig.get().launcher.get("n_jobs") if multirun else None)
     try:
         record = run_experiment(cfg, run_dir, variant)
     except UserError as exc:
         record_failure(run_dir, failure_record(cfg, variant, str(exc)))
-        if multirun:
-            log.error("run failed: %s", exc)
-            return None
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        _report_error(str(exc), multirun)
+        return "refused", None
     except OSError as exc:
-        # Full disk or vanished folder while writing results: atomic writes left earlier results whole.
-        print(
-            f"error: could not write the results in {run_dir} ({exc.strerror or exc}); free space or choose "
-            "another folder with hydra.run.dir / hydra.sweep.dir, then run again",
-            file=sys.stderr,
-        )
-        sys.exit(2)
+        # A write outside the atomic helpers (TensorBoard events) failed: the atomic files are whole.
+        message = write_failure_message("the results", run_dir, exc)
+        record_failure(run_dir, failure_record(cfg, variant, message))
+        _report_error(message, multirun)
+        return "refused", None
     except Exception as exc:
-        # A bug, not bad input: record it so a sweep's counts stay exact, and let the other jobs go on.
+        # A bug, not bad input: the traceback goes to a file, the console gets one line.
+        trace = run_dir / "traceback.log"
+        with contextlib.suppress(OSError):
+            trace.write_text(traceback.format_exc())
         record_failure(run_dir, failure_record(cfg, variant, repr(exc)))
-        if multirun:
-            log.exception("run crashed")
-            return None
-        raise
+        _report_error(f"the run crashed ({type(exc).__name__}: {exc}); the traceback is in {trace}", multirun)
+        return "failed", None
     print_summary(record, run_dir)
-    if record["status"] == "interrupted":
-        # Ctrl-C stops a whole sweep, not just this job; the run folder holds its checkpoint.
-        sys.exit(130)
-    if record["status"] != "completed" and not multirun:
-        sys.exit(1)
-    return record.get("acc")
+    if record["status"] == "completed":
+        return "completed", record.get("acc")
+    return ("interrupted" if record["status"] == "interrupted" else "failed"), None
+
+
+def check_same_run(previous: dict[str, Any], cfg: DictConfig, run_dir: Path) -> None:
+    """A completed result is only reused for the run it was computed for (see mmc_bench.identity)."""
+    if "identity" not in previous:
+        print(f"note: {run_dir} was completed before run identities were recorded; it is reused as it is")
+        return
+    current = run_identity(cfg, resolve_device(cfg.device).type)
+    differences = identity_differences(previous["identity"], current)
+    if differences:
+        raise UserError(
+            f"{run_dir} holds a completed run that differs from this one in {' and '.join(differences)}; "
+            "give this run its own folder with hydra.run.dir=DIR (hydra.sweep.dir for a sweep), or set "
+            "skip_completed=false to replace that result"
+        )
+
+
+def _report_error(message: str, multirun: bool) -> None:
+    if multirun:
+        log.error("run failed: %s", message)
+    else:
+        print(f"error: {message}", file=sys.stderr)
+
+
+def save_hydra_files(cfg: DictConfig, run_dir: Path) -> None:
+    """Hydra's .hydra/ record of the job, written once this process holds the folder (hydra.output_subdir is
+    null so that a refused second run never overwrites the first one's)."""
+    hydra_cfg = HydraConfig.get()
+    folder = run_dir / ".hydra"
+    folder.mkdir(exist_ok=True)
+    files = {
+        "config.yaml": cfg,
+        "hydra.yaml": OmegaConf.create({"hydra": hydra_cfg}),
+        "overrides.yaml": hydra_cfg.overrides.task,
+    }
+    for name, node in files.items():
+        write_text_atomic(folder / name, OmegaConf.to_yaml(node))
 
 
 def compose_run_config(*overrides: str) -> DictConfig:
@@ -104,9 +161,11 @@ def threads_per_job(parallel_jobs: int | None) -> int:
 
 
 def record_failure(run_dir: Path, record: dict[str, Any]) -> None:
-    """Write a failed metrics.json, unless the folder already holds a completed result (never lose one)."""
+    """Write a failed metrics.json, unless the folder already holds a completed result (never lose one).
+    When even that write fails (a full disk), the console message is all there is."""
     if read_completed(run_dir) is None:
-        write_json_atomic(run_dir / METRICS_FILE, record)
+        with contextlib.suppress(OSError, UserError):
+            write_json_atomic(run_dir / METRICS_FILE, record)
 
 
 def print_summary(record: dict[str, Any], run_dir: Path) -> None:

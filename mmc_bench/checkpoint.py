@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from mmc_bench.errors import UserError
+from mmc_bench.storage import write_atomic
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
@@ -69,7 +70,13 @@ class Checkpointer:
         """The saved state when resuming and a checkpoint exists, else None (a fresh start)."""
         if not self.resume or self.path is None or not self.path.is_file():
             return None
-        return torch.load(self.path, map_location="cpu", weights_only=False)
+        try:
+            return torch.load(self.path, map_location="cpu", weights_only=False)
+        except Exception as exc:  # noqa: BLE001 - truncated, empty or foreign bytes all end the same way
+            raise UserError(
+                f"{CHECKPOINT_FILE} in {self.path.parent} is unreadable ({type(exc).__name__}); delete it "
+                "(the run then starts over) or run with resume=false"
+            ) from None
 
     def end_of_epoch(self, epoch: int, state: Any) -> None:
         """Save when due or asked to stop; then raise Interrupted if a stop was asked for.
@@ -83,12 +90,7 @@ class Checkpointer:
             raise Interrupted(self.stop.signal_name or "signal", epoch)
 
     def _save(self, state: dict[str, Any]) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        try:
-            torch.save(state, tmp)
-            os.replace(tmp, self.path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_atomic(self.path, lambda handle: torch.save(state, handle))
 
     def clear(self) -> None:
         """A finished run needs no checkpoint."""

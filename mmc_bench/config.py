@@ -2,13 +2,97 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from mmc_bench.errors import UserError
+
+
+@dataclass(frozen=True)
+class Range:
+    """Allowed values of a numeric key: ``low <= v`` (or ``low < v`` when ``low_open``), same for ``high``."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+
+    def admits(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def __str__(self) -> str:
+        if self.high == math.inf:
+            return f"{'>' if self.low_open else '≥'} {self.low:g}"
+        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+        return f"in {left}{self.low:g}, {self.high:g}{right}"
+
+
+def ranged(default: Any, low: float = -math.inf, high: float = math.inf, **bounds: bool) -> Any:
+    """A dataclass field whose value is checked against a Range before a run starts (see check_ranges)."""
+    return field(default=default, metadata={"range": Range(low, high, **bounds)})
+
+
+def count(default: int) -> Any:
+    """An integer that counts something and cannot be negative (epochs, restarts)."""
+    return ranged(default, 0)
+
+
+def positive(default: Any) -> Any:
+    """A size, interval or rate that must be above 0 (batch sizes, intervals, learning rates)."""
+    return ranged(default, 0, low_open=True)
+
+
+def check_ranges(node: Any, prefix: str) -> None:
+    """Refuse the first out-of-range value in a structured config, with its key, value and allowed range."""
+    if not dataclasses.is_dataclass(node):
+        return
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        key = f"{prefix}{f.name}"
+        allowed = f.metadata.get("range")
+        if allowed is not None and value is not None and not allowed.admits(value):
+            raise UserError(f"{key}={value} is out of range: {key} must be {allowed}")
+        check_ranges(value, f"{key}.")
+
+
+def check_keys(node: DictConfig, prefix: str) -> None:
+    """Refuse keys a typed node's schema does not have (e.g. added with +method.KEY=...)."""
+    schema = OmegaConf.get_type(node)
+    if not dataclasses.is_dataclass(schema):
+        return
+    known = {f.name for f in dataclasses.fields(schema)}
+    extra = sorted(set(node.keys()) - known)
+    if extra:
+        raise UserError(
+            f"{prefix}{extra[0]} is not a key of {schema.__name__}, so it would change nothing; drop it "
+            f"(the keys are: {', '.join(sorted(k for k in known if not k.startswith('_')))})"
+        )
+    for name in known & set(node.keys()):
+        child = node._get_node(name)
+        if isinstance(child, DictConfig) and not child._is_none() and not child._is_missing():
+            check_keys(child, f"{prefix}{name}.")
+
+
+def validate_run_config(cfg: DictConfig) -> None:
+    """Every schema key known and every bounded value in range, before anything is written."""
+    for group in ("method", "dataset"):
+        check_keys(cfg[group], f"{group}.")
+    check_ranges(OmegaConf.to_object(cfg.method), "method.")
+    check_ranges(OmegaConf.to_object(cfg.dataset), "dataset.")
+    run = {f.name: f for f in dataclasses.fields(RunConfig)}
+    for name, f in run.items():
+        allowed = f.metadata.get("range")
+        value = cfg.get(name)
+        if allowed is not None and value is not None and not allowed.admits(value):
+            raise UserError(f"{name}={value} is out of range: {name} must be {allowed}")
 
 
 class Setting(str, Enum):
@@ -54,21 +138,21 @@ class DatasetConfig:
     path: Optional[str] = None
     # Optional text files holding the labels (one row per sample, concatenated in order).
     labels_files: list[str] = field(default_factory=list)
-    labels_column: int = 2
+    labels_column: int = count(2)
     origin: str = ""
-    n_samples: Optional[int] = None
+    n_samples: Optional[int] = positive(None)
     view_dims: Optional[list[int]] = None
-    n_clusters: Optional[int] = None
+    n_clusters: Optional[int] = ranged(None, 2)
     view_names: Optional[list[str]] = None
     # One entry per view, or one entry for all views; steps joined by '+': none, standardize, minmax, l2, pca:D.
     preprocess: list[str] = field(default_factory=lambda: ["none"])
     split: Split = Split.auto
     # NaN/Inf in a view: refuse the file (default) or replace them by 0 with a warning.
     on_nonfinite: NonFinite = NonFinite.error
-    train_fraction: float = 2 / 3
+    train_fraction: float = ranged(2 / 3, 0, 1, low_open=True, high_open=True)
     # Synthetic data only.
-    n_views: int = 2
-    noise: float = 1.0
+    n_views: int = positive(2)
+    noise: float = count(1.0)
     data_seed: int = 0
 
 
@@ -82,17 +166,17 @@ class MethodConfig:
 class KMeansConfig(MethodConfig):
     _target_: str = "mmc_bench.methods.baselines.KMeansConcat"
     name: str = "kmeans"
-    n_init: int = 10
-    max_iter: int = 300
+    n_init: int = positive(10)
+    max_iter: int = positive(300)
 
 
 @dataclass
 class KMeansViewConfig(MethodConfig):
     _target_: str = "mmc_bench.methods.baselines.KMeansView"
     name: str = "kmeans_view"
-    view: int = 0
-    n_init: int = 10
-    max_iter: int = 300
+    view: int = count(0)
+    n_init: int = positive(10)
+    max_iter: int = positive(300)
 
 
 @dataclass
@@ -106,31 +190,31 @@ class SpectralConfig(MethodConfig):
     _target_: str = "mmc_bench.methods.baselines.SpectralConcat"
     name: str = "spectral"
     affinity: str = "nearest_neighbors"
-    n_neighbors: int = 10
-    n_init: int = 10
+    n_neighbors: int = positive(10)
+    n_init: int = positive(10)
 
 
 @dataclass
 class RunConfig:
     dataset: DatasetConfig = MISSING
     method: Any = MISSING
-    seed: int = 0
+    seed: int = count(0)
     device: str = "auto"
     data_dir: str = "${oc.env:MMC_DATA_DIR,data}"
     setting: Setting = Setting.paired
-    missing_rate: float = 0.0
+    missing_rate: float = ranged(0.0, 0, 1, high_open=True)
     # Views that the incomplete setting may drop (all when null).
     missing_views: Optional[list[int]] = None
     sweep_name: str = "${now:%Y-%m-%d_%H-%M-%S}"
     # A run whose directory already holds a completed metrics.json is not run again.
     skip_completed: bool = True
     # CPU threads for torch (0 = torch's default).
-    threads: int = 0
+    threads: int = count(0)
     save_predictions: bool = True
     # Figures in the run folder (loss curves, t-SNE, confusion matrix, view weights); scripts/plot.py redraws them.
     plots: Plots = Plots.all
     # Save the training state every N epochs (0 = only when stopped by SIGINT/SIGTERM).
-    checkpoint_every: int = 50
+    checkpoint_every: int = count(50)
     # Continue an interrupted run from its last checkpoint.
     resume: bool = False
     # Set by experiment/ YAMLs: the paper configuration this run follows.
@@ -160,9 +244,7 @@ def register_configs() -> None:
     store.store(group="schema/dataset", name="base", node=DatasetConfig)
     for name, schema in METHOD_SCHEMAS.items():
         store.store(group="schema/method", name=name, node=schema)
-    OmegaConf.register_new_resolver("mmc_stem", _file_stem, replace=True)
+    from mmc_bench.identity import path_tag
 
-
-def _file_stem(path: Optional[str]) -> str:
-    """The name of a user's own file, used as the dataset name in output folders and tables."""
-    return Path(path).stem if path else "file"
+    # A user's own file is named by its stem and a hash of its path (folders and table columns).
+    OmegaConf.register_new_resolver("mmc_file_tag", path_tag, replace=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
-from sklearn.metrics.cluster import contingency_matrix
+from sklearn.metrics.cluster import contingency_matrix, pair_confusion_matrix
 
 METRIC_NAMES = ("acc", "nmi", "nmi_geometric", "ari", "purity", "f_score", "precision", "recall")
 
@@ -38,18 +38,26 @@ def purity(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 def pairwise_scores(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float, float]:
     """Pairwise precision, recall and F-score over sample pairs (DM2C's definition).
 
-    With c_ij the contingency counts, TP = sum c_ij^2 - n; the predicted (true) pairs are the column (row)
-    sums of squares minus n. A side with no pairs at all scores 0.
+    Precision is the share of pairs put in one cluster that share a class, recall the share of same-class
+    pairs put in one cluster. With no predicted pair (all singletons) no pair is wrongly joined, so
+    precision is 1; likewise recall is 1 when no two samples share a class.
     """
-    counts = _contingency(y_true, y_pred).astype(np.float64)
-    n = float(len(y_true))
-    true_positive = (counts**2).sum() - n
-    predicted_pairs = (counts.sum(axis=0) ** 2).sum() - n
-    actual_pairs = (counts.sum(axis=1) ** 2).sum() - n
-    precision = true_positive / predicted_pairs if predicted_pairs > 0 else 0.0
-    recall = true_positive / actual_pairs if actual_pairs > 0 else 0.0
+    (_, false_positive), (false_negative, true_positive) = pair_confusion_matrix(y_true, y_pred)
+    predicted_pairs, actual_pairs = true_positive + false_positive, true_positive + false_negative
+    precision = true_positive / predicted_pairs if predicted_pairs > 0 else 1.0
+    recall = true_positive / actual_pairs if actual_pairs > 0 else 1.0
     f_score = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
     return float(precision), float(recall), float(f_score)
+
+
+def cluster_usage(y_pred: np.ndarray) -> dict[str, float | int | bool]:
+    """Label-free: how many clusters hold a sample, the largest one's share, and whether all fell in one."""
+    _, sizes = np.unique(y_pred, return_counts=True)
+    return {
+        "clusters_used": int(len(sizes)),
+        "largest_cluster_fraction": float(sizes.max() / sizes.sum()),
+        "collapsed": bool(len(sizes) == 1),
+    }
 
 
 def evaluate(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float | int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import random
@@ -19,18 +20,22 @@ from hydra.utils import get_class, to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
 from mmc_bench import __version__
-from mmc_bench.checkpoint import Checkpointer, Interrupted, StopRequest
-from mmc_bench.config import Plots, Setting, Split
+from mmc_bench.checkpoint import CHECKPOINT_FILE, Checkpointer, Interrupted, StopRequest
+from mmc_bench.config import Plots, Setting, Split, validate_run_config
 from mmc_bench.data.build import apply_split, load_dataset
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.data.preprocess import preprocess_views
 from mmc_bench.data.settings import apply_setting
 from mmc_bench.errors import TrainingDiverged, UserError
+from mmc_bench.identity import run_identity
 from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction, keeps_embedding
-from mmc_bench.metrics import evaluate
+from mmc_bench.metrics import cluster_usage, evaluate
+from mmc_bench.storage import write_atomic, write_json_atomic, write_text_atomic
 from mmc_bench.tracking import RunLog
 
 METRICS_FILE = "metrics.json"
+# Lines for the console and app.log (Hydra sends this logger to both).
+console = logging.getLogger("mmc_bench")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -71,7 +76,13 @@ def prepare_dataset(cfg: DictConfig) -> MultiViewDataset:
         missing_views=None if cfg.missing_views is None else list(cfg.missing_views),
     )
     check_views_present(data, cfg)
-    return preprocess_views(data, list(cfg.dataset.preprocess))
+    return preprocess_views(data, preprocess_specs(cfg, data.n_views))
+
+
+def preprocess_specs(cfg: DictConfig, n_views: int) -> list[str]:
+    """The preprocessing of each view as configured (one entry for all views is repeated)."""
+    specs = list(cfg.dataset.preprocess)
+    return specs * n_views if len(specs) == 1 else specs
 
 
 def check_views_present(data: MultiViewDataset, cfg: DictConfig) -> None:
@@ -107,38 +118,25 @@ def read_completed(run_dir: Path) -> dict[str, Any] | None:
     return record if record.get("status") == "completed" else None
 
 
-def write_json_atomic(path: Path, record: dict[str, Any]) -> None:
-    """Write to a temporary file beside ``path`` and rename it over, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(record, indent=2, default=_json_default) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
-
-
 def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[str, Any]:
     """Run one configured experiment in ``run_dir`` and return its metrics record (also written there)."""
     start = time.perf_counter()
+    validate_run_config(cfg)
     record = _base_record(cfg, variant)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     seed_everything(cfg.seed)
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
     record["device"] = str(device)
+    record["identity"] = run_identity(cfg, device.type)
     method = build_method(cfg.method)
     check_setting(method, cfg.method.name, Setting(cfg.setting))
     data = prepare_dataset(cfg)
     record.update(n_samples=data.n_samples, n_clusters=data.n_clusters, view_dims=data.view_dims)
+    record["preprocess"] = dict(zip(data.view_names, preprocess_specs(cfg, data.n_views)))
+    console.info("preprocess per view: %s", ", ".join(f"{k}: {v}" for k, v in record["preprocess"].items()))
+    announce_resume(cfg, run_dir)
     log = RunLog(run_dir)
     with StopRequest() as stop:
         checkpoint = Checkpointer(run_dir, cfg.checkpoint_every, cfg.resume, stop)
@@ -156,6 +154,12 @@ def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[st
     checkpoint.clear()
     record["final_loss"] = None if final_loss is None else float(final_loss)
     record.update(score(data, prediction.labels))
+    record.update(cluster_usage(prediction.labels))
+    if record["collapsed"]:
+        console.warning(
+            "%s put every sample in one cluster (collapsed; see clusters_used in metrics.json)",
+            cfg.method.name,
+        )
     record.update(method.summary())
     if cfg.save_predictions:
         save_predictions(run_dir, data, prediction)
@@ -167,6 +171,17 @@ def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[st
     if Plots(cfg.plots) != Plots.none:
         draw_figures(run_dir, tsne=Plots(cfg.plots) == Plots.all)
     return record
+
+
+def announce_resume(cfg: DictConfig, run_dir: Path) -> None:
+    if not cfg.resume:
+        return
+    if (run_dir / CHECKPOINT_FILE).is_file():
+        console.info("resume=true: continuing from %s", run_dir / CHECKPOINT_FILE)
+    else:
+        console.warning(
+            "resume=true, but %s holds no %s: the run starts from the beginning", run_dir, CHECKPOINT_FILE
+        )
 
 
 def draw_figures(run_dir: Path, tsne: bool) -> None:
@@ -191,7 +206,7 @@ def hyper_parameters(cfg: DictConfig) -> dict[str, Any]:
 
 def _finish(record: dict[str, Any], log: RunLog, run_dir: Path, start: float) -> dict[str, Any]:
     record["wall_time_s"] = round(time.perf_counter() - start, 3)
-    log.history().to_csv(run_dir / "history.csv", index=False)
+    write_text_atomic(run_dir / "history.csv", log.history().to_csv(index=False))
     log.close()
     write_json_atomic(run_dir / METRICS_FILE, record)
     return record
@@ -214,7 +229,7 @@ def save_predictions(run_dir: Path, data: MultiViewDataset, prediction: Predicti
     table = pd.DataFrame({"sample": np.arange(data.n_samples), "predicted": prediction.labels})
     if data.has_split:
         table["part"] = np.where(data.is_train, "train", "test")
-    table.to_csv(run_dir / "predictions.csv", index=False)
+    write_text_atomic(run_dir / "predictions.csv", table.to_csv(index=False))
     arrays = {"labels": prediction.labels}
     if data.labels is not None:
         arrays["true"] = data.labels  # for the figures (t-SNE, confusion matrix); never shown to a method
@@ -222,7 +237,7 @@ def save_predictions(run_dir: Path, data: MultiViewDataset, prediction: Predicti
         arrays["soft"] = prediction.soft.astype(np.float32)
     if prediction.embedding is not None and keeps_embedding(*prediction.embedding.shape):
         arrays["embedding"] = prediction.embedding.astype(np.float32)
-    np.savez_compressed(run_dir / "predictions.npz", **arrays)
+    write_atomic(run_dir / "predictions.npz", lambda handle: np.savez_compressed(handle, **arrays))
 
 
 def failure_record(cfg: DictConfig, variant: str, message: str) -> dict[str, Any]:

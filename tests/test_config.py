@@ -10,7 +10,7 @@ from omegaconf.errors import ConfigKeyError, ValidationError
 
 import mmc_bench.app  # noqa: F401  (registers the schemas and resolvers)
 from mmc_bench.app import CONFIG_DIR
-from mmc_bench.config import DatasetConfig
+from mmc_bench.config import DatasetConfig, validate_run_config
 from mmc_bench.runner import build_method
 
 
@@ -37,6 +37,7 @@ def test_every_dataset_composes(name):
 def test_every_method_composes_and_builds(name):
     cfg = composed(f"method={name}")
     assert cfg.method.name == name
+    validate_run_config(cfg)  # every shipped default lies in its key's range
     assert type(build_method(cfg.method)).__module__.startswith("mmc_bench.methods")
 
 
@@ -44,6 +45,7 @@ def test_every_method_composes_and_builds(name):
 def test_every_experiment_composes(name):
     cfg = composed(f"experiment={name}")
     assert cfg.experiment_name == name
+    validate_run_config(cfg)
     build_method(cfg.method)
 
 
@@ -82,8 +84,10 @@ def test_data_dir_defaults_and_env_override(monkeypatch):
     assert composed().data_dir == "/somewhere/else"
 
 
-def test_file_dataset_is_named_after_the_file():
-    assert composed("dataset=file", "dataset.path=/x/y/MyData.mat").dataset.name == "MyData"
+def test_file_dataset_is_named_after_the_file_and_the_folder_it_is_in():
+    name = composed("dataset=file", "dataset.path=/x/y/MyData.mat").dataset.name
+    assert name.startswith("MyData-") and len(name) == len("MyData-") + 8
+    assert composed("dataset=file", "dataset.path=/x/z/MyData.mat").dataset.name != name
 
 
 @pytest.mark.parametrize(

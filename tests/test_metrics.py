@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from mmc_bench.metrics import clustering_accuracy, evaluate, hungarian_map, pairwise_scores, purity
+from mmc_bench.metrics import (
+    cluster_usage,
+    clustering_accuracy,
+    evaluate,
+    hungarian_map,
+    pairwise_scores,
+    purity,
+)
 
 
 def test_accuracy_is_invariant_to_cluster_names():
@@ -44,8 +51,31 @@ def test_pairwise_scores_hand_computed():
 
 
 def test_pairwise_scores_all_singletons_have_no_predicted_pairs():
+    # No pair is joined, so none is joined wrongly (precision 1); the one same-class pair is missed.
     precision, recall, f = pairwise_scores(np.array([0, 0, 1]), np.array([0, 1, 2]))
-    assert (precision, recall, f) == (0.0, 0.0, 0.0)
+    assert (precision, recall, f) == (1.0, 0.0, 0.0)
+
+
+def test_pairwise_scores_of_a_perfect_singleton_clustering_are_one():
+    # Five samples, five classes, five singleton clusters: ACC 1, and no pair to get wrong either way.
+    y = np.arange(5)
+    assert pairwise_scores(y, y[::-1]) == (1.0, 1.0, 1.0)
+    assert evaluate(y, y)["f_score"] == 1.0 and evaluate(y, y)["acc"] == 1.0
+
+
+def test_pairwise_scores_count_unordered_pairs():
+    # true pairs {01, 23}; predicted pairs {01}: precision 1/1, recall 1/2
+    assert pairwise_scores(np.array([0, 0, 1, 1]), np.array([0, 0, 1, 2])) == pytest.approx((1.0, 0.5, 2 / 3))
+
+
+def test_cluster_usage_reports_a_collapse_without_labels():
+    assert cluster_usage(np.zeros(6, int)) == {
+        "clusters_used": 1,
+        "largest_cluster_fraction": 1.0,
+        "collapsed": True,
+    }
+    usage = cluster_usage(np.array([0, 0, 0, 2]))
+    assert usage == {"clusters_used": 2, "largest_cluster_fraction": 0.75, "collapsed": False}
 
 
 def test_nmi_averagings_differ_when_entropies_differ():

@@ -2,18 +2,17 @@
 
 import errno
 import json
-import sys
 
 import numpy as np
 import pytest
 
-import mmc_bench.app
 from mmc_bench.aggregate import collect_runs, summarize
 from mmc_bench.config import DatasetConfig
 from mmc_bench.data.build import load_dataset
 from mmc_bench.errors import UserError
-from mmc_bench.runner import prepare_dataset, write_json_atomic
-from tests.conftest import compose_config, run_cli
+from mmc_bench.runner import prepare_dataset
+from mmc_bench.storage import OutputWriteError, write_atomic
+from tests.conftest import compose_config, run_app, run_cli
 
 
 def test_nonfinite_values_can_be_imputed(tmp_path):
@@ -51,38 +50,109 @@ def test_unwritable_output_folder(tmp_path):
     assert "hydra.run.dir=DIR" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_failed_atomic_write_leaves_the_old_file(tmp_path, monkeypatch):
+def test_failed_atomic_write_leaves_the_old_file(tmp_path):
     target = tmp_path / "metrics.json"
     target.write_text('{"status": "completed"}')
 
-    def full_disk(self, *args, **kwargs):
+    def half_then_full_disk(handle):
+        handle.write(b'{"status": "fai')
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(type(target), "write_text", full_disk)
-    with pytest.raises(OSError):
-        write_json_atomic(target, {"status": "failed"})
-    monkeypatch.undo()
+    with pytest.raises(OutputWriteError, match=r"could not write metrics.json in .*No space left on device"):
+        write_atomic(target, half_then_full_disk)
     assert json.loads(target.read_text()) == {"status": "completed"}
-    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temporary file left
+
+
+def test_torch_save_failing_like_a_full_disk_is_a_write_error(tmp_path):
+    def zip_writer_failure(handle):
+        raise RuntimeError(
+            "[enforce fail at inline_container.cc:664] . PytorchStreamWriter failed writing file"
+        )
+
+    with pytest.raises(OutputWriteError, match="checkpoint.pt"):
+        write_atomic(tmp_path / "checkpoint.pt", zip_writer_failure)
+    assert list(tmp_path.iterdir()) == []
+
+
+def full_disk(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
 
 
 def test_disk_full_while_writing_results_is_one_sentence(tmp_path, monkeypatch, capsys):
-    def full_disk(*args, **kwargs):
+    monkeypatch.setattr("mmc_bench.runner.save_predictions", full_disk)
+    code, _, err = run_app(
+        "method=kmeans",
+        "dataset=synthetic",
+        "hydra.run.dir=r",
+        cwd=tmp_path,
+        monkeypatch=monkeypatch,
+        capsys=capsys,
+    )
+    assert code == 2
+    assert err.startswith("error: could not write the results") and "No space left on device" in err
+    assert len(err.strip().splitlines()) == 1
+    assert json.loads((tmp_path / "r/metrics.json").read_text())["status"] == "failed"
+
+
+def test_disk_full_for_every_file_is_still_one_sentence(tmp_path, monkeypatch, capsys):
+    """The failure record itself cannot be written either: no second error, no traceback."""
+    monkeypatch.setattr("mmc_bench.storage.os.fsync", full_disk)
+    code, _, err = run_app(
+        "method=kmeans",
+        "dataset=synthetic",
+        "hydra.run.dir=r",
+        cwd=tmp_path,
+        monkeypatch=monkeypatch,
+        capsys=capsys,
+    )
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith("error: could not write config.yaml in") and len(err.strip().splitlines()) == 1
+    assert not list((tmp_path / "r").glob("*.tmp")) and not (tmp_path / "r/metrics.json").exists()
+
+
+def test_disk_full_at_a_periodic_checkpoint_is_one_sentence(tmp_path, monkeypatch, capsys):
+    import torch
+
+    def full_disk_after_half(obj, handle):
+        handle.write(b"PK\x03\x04 half a zip")
+        raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
+
+    monkeypatch.setattr(torch, "save", full_disk_after_half)
+    code, _, err = run_app(
+        "method=eamc",
+        "dataset=synthetic",
+        "method.epochs=2",
+        "method.encoder_layers=[8]",
+        "checkpoint_every=1",
+        "hydra.run.dir=r",
+        cwd=tmp_path,
+        monkeypatch=monkeypatch,
+        capsys=capsys,
+    )
+    assert code == 2 and "Traceback" not in err
+    assert "could not write checkpoint.pt in" in err and "PytorchStreamWriter" in err
+    assert sorted(p.name for p in (tmp_path / "r").iterdir() if p.suffix in (".pt", ".tmp")) == []
+    assert json.loads((tmp_path / "r/metrics.json").read_text())["status"] == "failed"
+
+
+def test_disk_full_while_saving_predictions_leaves_no_truncated_file(tmp_path, monkeypatch, capsys):
+    def half_an_archive(handle, **arrays):
+        handle.write(b"PK\x03\x04 truncated")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("mmc_bench.runner.save_predictions", full_disk)
-    monkeypatch.setattr(
-        sys, "argv", ["mmc_bench", "method=kmeans", "dataset=synthetic", f"hydra.run.dir={tmp_path}/r"]
+    monkeypatch.setattr(np, "savez_compressed", half_an_archive)
+    code, _, err = run_app(
+        "method=kmeans",
+        "dataset=synthetic",
+        "hydra.run.dir=r",
+        cwd=tmp_path,
+        monkeypatch=monkeypatch,
+        capsys=capsys,
     )
-    with pytest.raises(SystemExit) as info:
-        mmc_bench.app.main()
-    assert info.value.code == 2
-    err = capsys.readouterr().err
-    assert "error: could not write the results" in err and "No space left on device" in err
-    assert (
-        not (tmp_path / "r/metrics.json").exists()
-        or "completed" not in (tmp_path / "r/metrics.json").read_text()
-    )
+    assert code == 2 and "could not write predictions.npz" in err
+    assert not (tmp_path / "r/predictions.npz").exists()
+    assert not list((tmp_path / "r").glob(".*.tmp"))
 
 
 def test_sweep_with_diverging_jobs_finishes_and_counts_exactly(tmp_path):
@@ -98,7 +168,11 @@ def test_sweep_with_diverging_jobs_finishes_and_counts_exactly(tmp_path):
         "save_predictions=false",
         cwd=tmp_path,
     )
-    assert result.returncode == 0, result.stderr[-2000:]
+    # Every job ran; the sweep then says what failed and exits non-zero for scripts and schedulers.
+    assert result.returncode == 1, result.stderr[-2000:]
+    summary_line = result.stdout.strip().splitlines()[-1]
+    assert summary_line.startswith("sweep: 20 jobs: 10 completed, 10 failed, 0 skipped; failed: ")
+    assert summary_line.count("method.lr_encoder=1e+30") == 10
     runs = collect_runs(tmp_path / "outputs/sweeps/faults")
     assert len(runs) == 20
     summary = summarize(runs, ["acc"], "mean").set_index("row")

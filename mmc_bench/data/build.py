@@ -73,6 +73,10 @@ def _read_raw(cfg: DatasetConfig, data_dir: Path) -> tuple[str, RawArrays]:
 def locate_file(cfg: DatasetConfig, data_dir: Path) -> Path:
     if cfg.path:
         path = Path(cfg.path).expanduser()
+        if path.is_dir():
+            raise UserError(
+                f"dataset.path={cfg.path} is a folder; give the path of one {ACCEPTED_FORMATS} file inside it"
+            )
         if not path.is_file():
             raise UserError(
                 f"dataset.path={cfg.path} does not exist; give the path of a {ACCEPTED_FORMATS} file"

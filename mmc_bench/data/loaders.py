@@ -7,7 +7,6 @@ rows or as columns) is read off the number of labels.
 from __future__ import annotations
 
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,8 @@ class RawArrays:
 def read_arrays(path: Path) -> dict[str, Any]:
     """Every top-level array of an .npz or .mat file, by key."""
     suffix = path.suffix.lower()
+    if path.stat().st_size == 0:
+        raise UserError(f"{path} is empty (0 bytes); copy or export the file again")
     try:
         if suffix == ".npz":
             with np.load(path, allow_pickle=False) as npz:
@@ -49,7 +50,7 @@ def read_arrays(path: Path) -> dict[str, Any]:
             return _read_h5_mat(path) if _is_hdf5(path) else _read_v5_mat(path)
     except UserError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, TypeError, KeyError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a reader fed foreign bytes can raise anything (IndexError on a tiny .mat)
         raise UserError(
             f"cannot read {path}: the file is unreadable or corrupt ({type(exc).__name__}: {exc}); "
             f"re-export it as {ACCEPTED_FORMATS}"

@@ -21,7 +21,7 @@ from sklearn.preprocessing import MinMaxScaler
 from torch import nn
 
 from mmc_bench.checkpoint import capture_training_state, restore_training_state
-from mmc_bench.config import MethodConfig, register_method_schema
+from mmc_bench.config import MethodConfig, count, positive, register_method_schema
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.errors import UserError
 from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction, keeps_embedding
@@ -55,27 +55,27 @@ class CMMCConfig(MethodConfig):
     _target_: str = "mmc_bench.methods.cmmc.CMMC"
     name: str = "cmmc"
     encoder_layers: list[int] = field(default_factory=lambda: [500, 500, 2000, 512])
-    feature_dim: int = 128
+    feature_dim: int = positive(128)
     head_depth: HeadDepth = HeadDepth.linear
-    tau_feature: float = 0.5
-    tau_label: float = 1.0
-    balance_weight: float = 1.0
-    lr: float = 3e-4
-    batch_size: int = 256
-    pretrain_epochs: int = 200
+    tau_feature: float = positive(0.5)
+    tau_label: float = positive(1.0)
+    balance_weight: float = count(1.0)
+    lr: float = positive(3e-4)
+    batch_size: int = positive(256)
+    pretrain_epochs: int = count(200)
     # Per dataset in the paper: BDGP 10, MNIST-USPS 50, CCV 50, Caltech 50, Fashion 100 (experiment/ YAMLs).
-    contrastive_epochs: int = 50
+    contrastive_epochs: int = count(50)
     # Full-batch steps in the code (50); the paper trains 30 epochs.
-    finetune_epochs: int = 50
+    finetune_epochs: int = count(50)
     # 0 = the whole dataset in one batch per fine-tuning epoch (the code); > 0 = shuffled mini-batches.
-    finetune_batch_size: int = 0
+    finetune_batch_size: int = count(0)
     # A full-batch fine-tuning step over more samples than this is computed in chunks of this size (same
     # gradient, memory bounded by the chunk's activations); below it, one forward pass as in the code. Every
     # shared data set fits in one chunk.
-    finetune_chunk: int = 8192
+    finetune_chunk: int = positive(8192)
     pseudo_label: PseudoLabel = PseudoLabel.per_view
     ce_on: CrossEntropyOn = CrossEntropyOn.probs
-    kmeans_n_init: int = 100
+    kmeans_n_init: int = positive(100)
 
 
 register_method_schema("cmmc", CMMCConfig)
@@ -166,7 +166,10 @@ class CMMC(ClusteringMethod):
     def fit(self, data: MultiViewDataset, ctx: FitContext) -> float:
         cfg = self.config
         if data.n_views < 2:
-            raise UserError(f"CMMC needs at least 2 views; dataset {data.name} has {data.n_views}")
+            raise UserError(
+                f"CMMC needs at least 2 views; dataset {data.name} has {data.n_views}: choose a multi-view "
+                "dataset (single-view baselines: method=kmeans_view, method=dec)"
+            )
         self.device = ctx.device
         torch.manual_seed(ctx.seed)
         self.net = CMMCNetwork(cfg, data.view_dims, data.n_clusters).to(ctx.device)

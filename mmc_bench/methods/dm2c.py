@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmc_bench.checkpoint import capture_training_state, restore_training_state
-from mmc_bench.config import MethodConfig, Setting, register_method_schema
+from mmc_bench.config import MethodConfig, Setting, count, positive, register_method_schema
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.errors import UserError
 from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction
@@ -39,37 +39,37 @@ class DM2CConfig(MethodConfig):
     # Per-modality overrides (one list per modality), e.g. the NUS code's image 512-256-128 / text 512-128.
     autoencoder_layers_per_view: list[list[int]] | None = None
     generator_layers: list[int] = field(default_factory=lambda: [128, 256, 128])
-    critic_hidden: int = 32
+    critic_hidden: int = positive(32)
     # The code puts LeakyReLU before BN in the encoders; the paper says BN then LeakyReLU.
     bn_before_activation: bool = False
     # Modality whose latent space unifies all samples (the paper: the image side, view 0).
     target_modality: int = 0
     # Pre-training: each autoencoder alone, MSE, Adam(betas 0.5/0.999, weight decay 1e-4); lr per modality.
-    pretrain_epochs: int = 150
+    pretrain_epochs: int = count(150)
     pretrain_lr: list[float] = field(default_factory=lambda: [1e-4, 1e-5])
-    pretrain_weight_decay: float = 1e-4
+    pretrain_weight_decay: float = count(1e-4)
     # Adversarial phase: RMSprop, autoencoders and generators in one step, critics on their own.
-    epochs: int = 220
-    batch_size: int = 128
-    lr_autoencoder: float = 1e-4
-    lr_generator: float = 5e-4
-    lr_critic: float = 5e-5
-    lambda_cycle: float = 1.0
-    lambda_reconstruction: float = 1.0
-    lambda_adversarial: float = 0.5
+    epochs: int = count(220)
+    batch_size: int = positive(128)
+    lr_autoencoder: float = positive(1e-4)
+    lr_generator: float = positive(5e-4)
+    lr_critic: float = positive(5e-5)
+    lambda_cycle: float = count(1.0)
+    lambda_reconstruction: float = count(1.0)
+    lambda_adversarial: float = count(0.5)
     # The code's extra term: reconstruct x from its cycled latent code (not in the paper).
     cycle_reconstruction: bool = True
     # Critic schedule: n_critic critic steps on the current batch before every critic_every-th generator
     # step. The code: critic_every=5, n_critic=1; the paper's Algorithm 1: critic_every=1, n_critic=5.
-    critic_every: int = 5
-    n_critic: int = 1
-    clip_value: float = 0.05
+    critic_every: int = positive(5)
+    n_critic: int = count(1)
+    clip_value: float = positive(0.05)
     # Inference: map every sample into the target space (true) or cluster each modality's own codes
     # pooled together (false, the paper's "without unification" ablation).
     unify: bool = True
-    kmeans_n_init: int = 20
-    kmeans_max_iter: int = 1000
-    kmeans_tol: float = 5e-5
+    kmeans_n_init: int = positive(20)
+    kmeans_max_iter: int = positive(1000)
+    kmeans_tol: float = count(5e-5)
 
 
 register_method_schema("dm2c", DM2CConfig)

@@ -21,7 +21,7 @@ from sklearn.decomposition import PCA
 from torch import nn
 
 from mmc_bench.checkpoint import capture_training_state, restore_training_state
-from mmc_bench.config import MethodConfig, register_method_schema
+from mmc_bench.config import MethodConfig, count, positive, register_method_schema
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction
 from mmc_bench.nn.information import iic_loss, sinkhorn_labels
@@ -52,33 +52,33 @@ class DMIMConfig(MethodConfig):
     name: str = "dmim"
     # Every view is PCA'd (fitted on the training part) to this dimension; a view with fewer dimensions
     # keeps them all and is zero-padded, since the encoder is shared.
-    input_dim: int = 100
+    input_dim: int = positive(100)
     trunk_layers: list[int] = field(default_factory=lambda: [100, 100])
-    latent_dim: int = 100
+    latent_dim: int = positive(100)
     # C' has overcluster_factor * K outputs; 0 removes the over-clustering head (paper Table 3).
-    overcluster_factor: int = 10
+    overcluster_factor: int = count(10)
     # Superfluous-information elimination term (L2); false for the "no SIE" ablation.
     sie: bool = True
     kl_mode: KLMode = KLMode.softmax_sample
-    sie_weight: float = 1.0
+    sie_weight: float = count(1.0)
     # Uniform-prior term (L3) on Sinkhorn-Knopp pseudo-labels refreshed every sinkhorn_every steps.
     uniform_prior: bool = True
-    prior_weight: float = 0.5
+    prior_weight: float = count(0.5)
     prior_target: PriorTarget = PriorTarget.probs
-    sinkhorn_every: int = 5
-    sinkhorn_power: float = 10.0
-    sinkhorn_max_iter: int = 75
-    sinkhorn_tol: float = 1e-2
-    lr: float = 5e-4
-    epochs: int = 500
+    sinkhorn_every: int = positive(5)
+    sinkhorn_power: float = positive(10.0)
+    sinkhorn_max_iter: int = positive(75)
+    sinkhorn_tol: float = count(1e-2)
+    lr: float = positive(5e-4)
+    epochs: int = count(500)
     # 0 = one full batch per epoch (the reference); > 0 = shuffled mini-batches of this size, for large N.
-    batch_size: int = 0
+    batch_size: int = count(0)
     # With batch_size 0, data larger than this train in shuffled mini-batches of this size instead (the
     # batch-level mutual-information terms then use the batch's marginals), so memory stays bounded.
     # In mini-batch mode each step's pseudo-labels come from Sinkhorn-Knopp on that batch's own C(x_1):
     # refreshing all n labels every few steps would cost O(n^2 / batch) per epoch.
-    full_batch_limit: int = 65536
-    init_std: float = 0.02
+    full_batch_limit: int = positive(65536)
+    init_std: float = positive(0.02)
     predict_from: PredictFrom = PredictFrom.first_view
 
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmc_bench.checkpoint import capture_training_state, restore_training_state
-from mmc_bench.config import MethodConfig, register_method_schema
+from mmc_bench.config import MethodConfig, count, positive, register_method_schema
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.errors import UserError
 from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction, keeps_embedding
@@ -54,23 +54,23 @@ class EAMCConfig(MethodConfig):
     image_shape: list[int] | None = None
     discriminator_layers: list[int] = field(default_factory=lambda: [256, 256, 128])
     attention_layers: list[int] = field(default_factory=lambda: [100, 50])
-    attention_tau: float = 10.0
-    cluster_hidden: int = 100
-    epochs: int = 500
-    batch_size: int = 100
-    gen_steps: int = 1
-    disc_steps: int = 1
-    lr_encoder: float = 1e-5
-    lr_discriminator: float = 1e-3
-    lr_attention: float = 1e-4
-    lr_clustering: float = 1e-5
+    attention_tau: float = positive(10.0)
+    cluster_hidden: int = positive(100)
+    epochs: int = count(500)
+    batch_size: int = positive(100)
+    gen_steps: int = positive(1)
+    disc_steps: int = positive(1)
+    lr_encoder: float = positive(1e-5)
+    lr_discriminator: float = positive(1e-3)
+    lr_attention: float = positive(1e-4)
+    lr_clustering: float = positive(1e-5)
     betas_encoder: list[float] = field(default_factory=lambda: [0.95, 0.999])
     betas_discriminator: list[float] = field(default_factory=lambda: [0.5, 0.999])
     # Attention and clustering module (the reference code uses the encoders' betas for both).
     betas_other: list[float] = field(default_factory=lambda: [0.95, 0.999])
-    clip_norm: float = 0.5
-    gamma: float = 10.0
-    rel_sigma: float = 0.15
+    clip_norm: float = positive(0.5)
+    gamma: float = count(10.0)
+    rel_sigma: float = positive(0.15)
     # Ablation switches (paper Tables 4-5).
     adversarial: bool = True
     attention: bool = True
@@ -78,12 +78,12 @@ class EAMCConfig(MethodConfig):
     ddc2: bool = True
     ddc3: bool = True
     cs_kernel_on: KernelInput = KernelInput.hidden
-    eval_batch_size: int = 100
+    eval_batch_size: int = positive(100)
     # Which state the run ends with. The reference code keeps the lowest full-data 'tot' (evaluated every
     # eval_interval epochs); as the adversarial term grows while the discriminator wins, that is often the
     # first evaluation, so the default keeps the final state (the issue's protocol) and the other is an option.
     checkpoint: Checkpoint = Checkpoint.final
-    eval_interval: int = 5
+    eval_interval: int = positive(5)
 
 
 register_method_schema("eamc", EAMCConfig)
@@ -205,7 +205,10 @@ class EAMC(ClusteringMethod):
     def fit(self, data: MultiViewDataset, ctx: FitContext) -> float:
         cfg = self.config
         if cfg.adversarial and data.n_views < 2:
-            raise UserError("EAMC needs at least 2 views")
+            raise UserError(
+                f"EAMC's discriminators need at least 2 views, but dataset {data.name} has {data.n_views}; "
+                "choose a multi-view dataset, or set method.adversarial=false to train without them"
+            )
         torch.manual_seed(ctx.seed)
         self.device = ctx.device
         self.net = EAMCNetwork(cfg, data.view_dims, data.n_clusters).to(ctx.device)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from mmc_bench.checkpoint import capture_training_state, restore_training_state
-from mmc_bench.config import MethodConfig, Setting, register_method_schema
+from mmc_bench.config import MethodConfig, Setting, count, positive, register_method_schema
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.errors import UserError
 from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction
@@ -39,21 +39,21 @@ class DeepClusteringConfig(MethodConfig):
     """Shared by DEC and JECL: the autoencoder, its pre-training, k-means init and the clustering loop."""
 
     encoder_layers: list[int] = field(default_factory=lambda: [500, 500, 2000, 10])
-    alpha: float = 1.0
+    alpha: float = positive(1.0)
     # DEC-keras practice: end-to-end Adam (lr 1e-3), 200 epochs, batch 256, Glorot init.
-    pretrain_epochs: int = 200
-    pretrain_batch_size: int = 256
-    pretrain_lr: float = 1e-3
-    kmeans_n_init: int = 20
+    pretrain_epochs: int = count(200)
+    pretrain_batch_size: int = positive(256)
+    pretrain_lr: float = positive(1e-3)
+    kmeans_n_init: int = positive(20)
     # Clustering: SGD(0.01, momentum 0.9), batch 256; the target is recomputed on all samples every
     # update_interval iterations (DEC: 140 for MNIST-size data); stop when fewer than tol of the labels
     # change between two updates, or after max_iter iterations.
-    lr: float = 0.01
-    momentum: float = 0.9
-    batch_size: int = 256
-    update_interval: int = 140
-    tol: float = 0.001
-    max_iter: int = 20000
+    lr: float = positive(0.01)
+    momentum: float = count(0.9)
+    batch_size: int = positive(256)
+    update_interval: int = positive(140)
+    tol: float = count(0.001)
+    max_iter: int = positive(20000)
 
 
 @dataclass
@@ -66,8 +66,8 @@ class DECConfig(DeepClusteringConfig):
 class JECLConfig(DeepClusteringConfig):
     _target_: str = "mmc_bench.methods.jecl.JECL"
     name: str = "jecl"
-    gamma: float = 0.1  # weight of the Jensen-Shannon alignment term
-    beta: float = 0.1  # weight of the cluster-balance regulariser
+    gamma: float = count(0.1)  # weight of the Jensen-Shannon alignment term
+    beta: float = count(0.1)  # weight of the cluster-balance regulariser
     # lambda_v of the joint target; null = equal weights 1/V (the paper's lambda = 0.5 for two views).
     view_weights: list[float] | None = None
     # Ablation switches (paper Table II): without alignment, without regulariser, without both.
@@ -375,7 +375,10 @@ class JECL(DeepEmbeddedClustering):
 
     def _inputs(self, data: MultiViewDataset) -> tuple[list[torch.Tensor], torch.Tensor]:
         if data.n_views < 2:
-            raise UserError(f"JECL needs at least 2 views; dataset {data.name} has {data.n_views}")
+            raise UserError(
+                f"JECL needs at least 2 views; dataset {data.name} has {data.n_views}: choose a multi-view "
+                "dataset (single-view baselines: method=kmeans_view, method=dec)"
+            )
         return data.view_tensors(self.device), torch.from_numpy(data.mask).to(self.device)
 
     def _loss(self, n_stacks: int) -> WeightedLoss:
