@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 import mmc_bench.app  # noqa: F401
 from mmc_bench.config import DatasetConfig
@@ -211,3 +212,43 @@ def test_embedding_is_left_out_above_the_size_limit(monkeypatch):
     left_out = method.predict(data)
     assert left_out.embedding is None
     np.testing.assert_array_equal(left_out.soft, kept.soft)
+
+
+def test_reference_bce_saturates_where_the_logit_form_does_not():
+    from mmc_bench.methods.eamc import DiscriminatorLoss, binary_cross_entropy
+
+    moderate = torch.tensor([[-2.0], [0.5], [3.0]])
+    reference = binary_cross_entropy(moderate, 1.0, DiscriminatorLoss.reference)
+    stable = binary_cross_entropy(moderate, 1.0, DiscriminatorLoss.logits)
+    torch.testing.assert_close(reference, stable)  # the same loss where sigmoid does not round to 0
+    expected = -torch.log(torch.sigmoid(moderate)).mean()
+    torch.testing.assert_close(stable, expected)
+
+    # A discriminator that has won: D(h_v) = sigmoid(-200) rounds to 0 in float32.
+    won = torch.tensor([[-200.0]], requires_grad=True)
+    saturated = binary_cross_entropy(won, 1.0, DiscriminatorLoss.reference)
+    assert saturated.item() == 100.0  # log clamped at -100
+    saturated.backward()
+    assert won.grad.item() == 0.0  # no push left on the encoders
+    won.grad = None
+    unsaturated = binary_cross_entropy(won, 1.0, DiscriminatorLoss.logits)
+    assert unsaturated.item() == pytest.approx(200.0)
+    unsaturated.backward()
+    assert won.grad.item() == pytest.approx(-1.0)
+
+
+@pytest.mark.parametrize("target", [0.0, 1.0])
+def test_saturating_bce_is_torchs_binary_cross_entropy_and_keeps_nan(target):
+    from mmc_bench.methods.eamc import SaturatingBCE
+
+    logits = torch.tensor([-200.0, -40.0, -27.0, -3.0, 0.0, 2.5, 16.0, 40.0, 200.0])
+    ours, theirs = (logits.clone().requires_grad_() for _ in range(2))
+    targets = torch.full_like(logits, target)
+    mine = SaturatingBCE.apply(torch.sigmoid(ours), targets)
+    torchs = F.binary_cross_entropy(torch.sigmoid(theirs), targets)
+    mine.backward()
+    torchs.backward()
+    torch.testing.assert_close(mine, torchs)
+    torch.testing.assert_close(ours.grad, theirs.grad)
+    nan = SaturatingBCE.apply(torch.sigmoid(torch.tensor([float("nan"), 1.0])), torch.ones(2))
+    assert math.isnan(nan.item())  # a diverged discriminator is a diverged run, not a range error

@@ -139,3 +139,37 @@ def test_checkpoint_of_an_older_format_is_refused_with_a_sentence(tmp_path):
         EAMC(EAMCConfig(**CFG)).fit(
             data(), FitContext(0, torch.device("cpu"), RunLog(), Checkpointer(tmp_path, 4, True))
         )
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: the process ends mid-run, with no chance to save anything."""
+
+
+class KillAtEpoch(RunLog):
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.at = epoch
+
+    def epoch(self, epoch, scalars, phase="train"):
+        super().epoch(epoch, scalars, phase)
+        if epoch == self.at:
+            raise Killed
+
+
+def test_resume_after_a_kill_continues_from_the_last_periodic_checkpoint(tmp_path):
+    dataset = data()
+    reference = EAMC(EAMCConfig(**CFG))
+    reference_log = RunLog()
+    reference_loss = reference.fit(dataset, FitContext(0, torch.device("cpu"), reference_log))
+    with pytest.raises(Killed):
+        EAMC(EAMCConfig(**CFG)).fit(
+            dataset, FitContext(0, torch.device("cpu"), KillAtEpoch(6), Checkpointer(tmp_path, 4, False))
+        )
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["epoch"] == 3  # epochs 4-6 are lost
+    resumed_log = RunLog()
+    resumed = EAMC(EAMCConfig(**CFG))
+    loss = resumed.fit(
+        dataset, FitContext(0, torch.device("cpu"), resumed_log, Checkpointer(tmp_path, 4, True))
+    )
+    assert loss == reference_loss
+    pd.testing.assert_frame_equal(resumed_log.history(), reference_log.history())

@@ -39,6 +39,14 @@ class Checkpoint(str, Enum):
     final = "final"  # the state after the last epoch
 
 
+class DiscriminatorLoss(str, Enum):
+    # The reference code: sigmoid, then binary_cross_entropy, whose log is clamped at -100. Once a
+    # discriminator wins, D(h_v) saturates, gen sits at gamma * 100 and stops pushing the encoders.
+    reference = "reference"
+    # BCE on the logit (numerically stable, never saturates): gamma * gen keeps its gradient throughout.
+    logits = "logits"
+
+
 class EncoderKind(str, Enum):
     mlp = "mlp"
     conv = "conv"
@@ -70,6 +78,7 @@ class EAMCConfig(MethodConfig):
     betas_other: list[float] = field(default_factory=lambda: [0.95, 0.999])
     clip_norm: float = positive(0.5)
     gamma: float = count(10.0)
+    discriminator_loss: DiscriminatorLoss = DiscriminatorLoss.reference
     rel_sigma: float = positive(0.15)
     # Ablation switches (paper Tables 4-5).
     adversarial: bool = True
@@ -117,7 +126,7 @@ class EAMCNetwork(nn.Module):
             nn.Linear(out_dim, cfg.cluster_hidden), nn.ReLU(), nn.BatchNorm1d(cfg.cluster_hidden)
         )
         self.cluster_output = nn.Linear(cfg.cluster_hidden, n_clusters)
-        # Discriminators end in a logit: sigmoid + BCE of the reference, computed as BCE-with-logits for stability.
+        # Discriminators end in a logit; method.discriminator_loss chooses how BCE reads it.
         self.discriminators = nn.ModuleList(
             [
                 nn.Sequential(
@@ -169,20 +178,48 @@ def _kernel_alignment(t: dict[str, Any]) -> torch.Tensor:
     return (fused_kernel - mixed).pow(2).sum()
 
 
+class SaturatingBCE(torch.autograd.Function):
+    """torch's binary_cross_entropy on probabilities, written out so that a NaN input gives a NaN loss (and
+    so a diverged run) instead of a range error (CPU) or a device-side assert (CUDA). Forward and backward are
+    the formulas of torch's kernels: logs clamped at -100, gradient (p - y) / max(p (1 - p), 1e-12)."""
+
+    @staticmethod
+    def forward(ctx: Any, probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(probs, target)
+        log_p = torch.log(probs).clamp_min(-100.0)
+        log_q = torch.log1p(-probs).clamp_min(-100.0)
+        return ((target - 1) * log_q - target * log_p).mean()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        probs, target = ctx.saved_tensors
+        scale = grad / probs.numel()
+        return scale * (probs - target) / ((1 - probs) * probs).clamp_min(1e-12), None
+
+
+def binary_cross_entropy(logits: torch.Tensor, target: float, form: DiscriminatorLoss) -> torch.Tensor:
+    """BCE of a discriminator's logits against a constant target, in the configured numerical form."""
+    targets = torch.full_like(logits, target)
+    if form == DiscriminatorLoss.reference:
+        return SaturatingBCE.apply(torch.sigmoid(logits), targets)
+    return F.binary_cross_entropy_with_logits(logits, targets)
+
+
 def _generator_term(t: dict[str, Any]) -> torch.Tensor:
     """sum_v BCE(D_v(h_v), 1): the encoders of views 2..V try to pass as view 1."""
     logits = [d(h) for d, h in zip(t["discriminators"], t["hidden"][1:])]
-    return sum(F.binary_cross_entropy_with_logits(z, torch.ones_like(z)) for z in logits)
+    return sum(binary_cross_entropy(z, 1.0, t["discriminator_loss"]) for z in logits)
 
 
-def discriminator_loss(discriminators: nn.ModuleList, hidden: list[torch.Tensor]) -> torch.Tensor:
+def discriminator_loss(
+    discriminators: nn.ModuleList, hidden: list[torch.Tensor], form: DiscriminatorLoss
+) -> torch.Tensor:
     """sum_v [BCE(D_v(h_v), 0) + BCE(D_v(h_1), 1)] on detached representations."""
     real = hidden[0].detach()
     total = torch.zeros((), device=real.device)
     for d, h in zip(discriminators, hidden[1:]):
-        fake_logits, real_logits = d(h.detach()), d(real)
-        total = total + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-        total = total + F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+        total = total + binary_cross_entropy(d(h.detach()), 0.0, form)
+        total = total + binary_cross_entropy(d(real), 1.0, form)
     return total
 
 
@@ -321,6 +358,7 @@ class EAMC(ClusteringMethod):
             "kernel": gaussian_kernel(kernel_input, self.config.rel_sigma),
             "rel_sigma": self.config.rel_sigma,
             "discriminators": self.net.discriminators,
+            "discriminator_loss": self.config.discriminator_loss,
         }
 
     def _generator_step(
@@ -341,7 +379,7 @@ class EAMC(ClusteringMethod):
     ) -> dict[str, torch.Tensor]:
         with torch.no_grad():
             hidden = [encoder(x) for encoder, x in zip(self.net.encoders, batch)]
-        loss = discriminator_loss(self.net.discriminators, hidden)
+        loss = discriminator_loss(self.net.discriminators, hidden, self.config.discriminator_loss)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -363,7 +401,9 @@ class EAMC(ClusteringMethod):
             out = self.net([v[index] for v in views])
             total, terms = self.loss(self._shared(out))
             if self.config.adversarial:
-                terms["disc"] = discriminator_loss(self.net.discriminators, out["hidden"])
+                terms["disc"] = discriminator_loss(
+                    self.net.discriminators, out["hidden"], self.config.discriminator_loss
+                )
                 total = total + terms["disc"]
             means.add({"total": total, **terms})
         return means.means()
