@@ -10,12 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from scipy.stats import wilcoxon
+from scipy.stats import spearmanr, wilcoxon
 
 from mmc_bench.metrics import METRIC_NAMES
+from mmc_bench.validity import OBJECTIVES
 
 DEFAULT_METRICS = ("acc", "nmi", "ari", "purity")
-PROTOCOLS = ("mean", "best-loss", "both")
+# The label-free block of metrics.json, shown in its own table (never ranked against label scores).
+LABEL_FREE_METRICS = ("silhouette", "calinski_harabasz", "davies_bouldin", "size_entropy", "clusters_used")
+PROTOCOLS = ("mean", "best-loss", "both", *(f"select:{k}" for k in OBJECTIVES))
 LAYOUTS = ("methods", "datasets")
 PAPER_RESULTS = Path(__file__).resolve().parent.parent / "conf" / "paper_results.yaml"
 SIGNIFICANCE_LEVEL = 0.05
@@ -32,6 +35,9 @@ def collect_runs(*roots: Path) -> pd.DataFrame:
         flat = {k: v for k, v in record.items() if not isinstance(v, dict | list)}
         for name, value in (record.get("train") or {}).items():
             flat[f"train_{name}"] = value
+        for name, value in (record.get("label_free") or {}).items():
+            if name not in flat:  # final_loss is already a top-level column
+                flat[name] = value
         flat["run_dir"] = str(path.parent)
         rows.append(flat)
     runs = pd.DataFrame(rows)
@@ -80,46 +86,104 @@ def summarize(runs: pd.DataFrame, metrics: list[str], protocol: str) -> pd.DataF
 
     ``mean``: mean and sample std over completed seeds. ``best-loss``: the completed seed with the lowest
     final training loss (ties to the lowest seed) — selected by loss, never by a metric. ``both``: the two
-    stacked, best-loss rows labelled as such.
+    stacked, best-loss rows labelled as such. ``select:KEY``: per method and dataset, the one run (any
+    configuration, any seed) with the best label-free KEY, stacked under the mean rows.
     """
     if protocol == "both":
         best = summarize(runs, metrics, "best-loss")
         best["row"] = best["row"] + " (best-loss)"
         return pd.concat([summarize(runs, metrics, "mean"), best], ignore_index=True)
+    if protocol.startswith("select:"):
+        return pd.concat(
+            [summarize(runs, metrics, "mean"), select_by_label_free(runs, metrics, protocol[7:])],
+            ignore_index=True,
+        )
     out = []
     for (row, column), cell in runs.groupby(["row", "column"], sort=True):
         done = cell[cell["status"] == "completed"]
         failed = int((cell["status"] != "completed").sum())
-        chosen_seed = None
+        chosen = None
         if protocol == "best-loss" and not done.empty and done["final_loss"].notna().any():
-            best = done.sort_values(["final_loss", "seed"]).iloc[0]
-            chosen_seed = int(best["seed"])
-        first = cell.iloc[0]
-        for metric in metrics:
-            values = pd.to_numeric(done.get(metric, pd.Series(dtype=float)), errors="coerce").dropna()
-            if protocol == "best-loss":
-                value = float(best[metric]) if chosen_seed is not None and metric in best else np.nan
-                std = np.nan
-            else:
-                value = float(values.mean()) if len(values) else np.nan
-                std = float(values.std(ddof=1)) if len(values) > 1 else np.nan
-            out.append(
-                dict(
-                    row=row,
-                    column=column,
-                    method=first["method"],
-                    dataset=first["dataset"],
-                    variant=first.get("variant", "") if isinstance(first.get("variant", ""), str) else "",
-                    metric=metric,
-                    value=value,
-                    std=std,
-                    n_completed=len(done),
-                    n_failed=failed,
-                    protocol=protocol,
-                    seed=chosen_seed,
-                )
-            )
+            chosen = done.sort_values(["final_loss", "seed"]).iloc[0]
+        out += _cells(cell.iloc[0], row, column, done, failed, metrics, protocol, chosen)
     return pd.DataFrame(out)
+
+
+def _cells(first, row, column, done, failed, metrics, protocol, chosen) -> list[dict]:
+    """The summary rows of one (row, column) cell: a chosen run's values, or the mean and std."""
+    out = []
+    for metric in metrics:
+        values = pd.to_numeric(done.get(metric, pd.Series(dtype=float)), errors="coerce").dropna()
+        if protocol != "mean":
+            value = float(chosen[metric]) if chosen is not None and pd.notna(chosen.get(metric)) else np.nan
+            std = np.nan
+        else:
+            value = float(values.mean()) if len(values) else np.nan
+            std = float(values.std(ddof=1)) if len(values) > 1 else np.nan
+        out.append(
+            dict(
+                row=row,
+                column=column,
+                method=first["method"],
+                dataset=first["dataset"],
+                variant=first.get("variant", "") if isinstance(first.get("variant", ""), str) else "",
+                metric=metric,
+                value=value,
+                std=std,
+                n_completed=len(done),
+                n_failed=failed,
+                protocol=protocol,
+                seed=None if chosen is None else int(chosen["seed"]),
+                selected_variant=None if chosen is None else chosen.get("variant", ""),
+            )
+        )
+    return out
+
+
+def select_by_label_free(runs: pd.DataFrame, metrics: list[str], key: str) -> pd.DataFrame:
+    """Per method and dataset column, the completed run with the best label-free ``key`` (its variant and
+    seed recorded), and its label-scored metrics. Labels play no part in the choice."""
+    if key not in OBJECTIVES:
+        raise ValueError(f"select:{key}: choose a label-free key from {', '.join(OBJECTIVES)}")
+    higher = OBJECTIVES[key]
+    out = []
+    for (method, column), cell in runs.groupby(["method", "column"], sort=True):
+        done = cell[cell["status"] == "completed"]
+        scored = done[pd.to_numeric(done.get(key, pd.Series(dtype=float)), errors="coerce").notna()]
+        chosen = None
+        if not scored.empty:
+            order = scored.assign(_key=pd.to_numeric(scored[key]) * (-1 if higher else 1))
+            chosen = order.sort_values(["_key", "seed"]).iloc[0]
+        row = f"{method} (select: {key})"
+        failed = int((cell["status"] != "completed").sum())
+        out += _cells(cell.iloc[0], row, column, done, failed, metrics, f"select:{key}", chosen)
+    return pd.DataFrame(out)
+
+
+def label_free_agreement(runs: pd.DataFrame, reference: str = "acc") -> pd.DataFrame:
+    """Per method and dataset column: Spearman's rank correlation, over completed runs (configurations and
+    seeds), between each label-free index (oriented so that higher is better) and ``reference``.
+
+    A label-free selection can only pick good configurations where this is clearly positive."""
+    done = runs[runs["status"] == "completed"]
+    rows = []
+    for (method, column), cell in done.groupby(["method", "column"], sort=True):
+        truth = pd.to_numeric(cell.get(reference), errors="coerce")
+        row = {
+            "method": method,
+            "dataset": column,
+            "runs": len(cell),
+            "configurations": cell["row"].nunique(),
+        }
+        for key, higher in OBJECTIVES.items():
+            score = pd.to_numeric(cell.get(key, pd.Series(np.nan, index=cell.index)), errors="coerce")
+            both = pd.concat([score * (1 if higher else -1), truth], axis=1).dropna()
+            if len(both) < 3 or both.iloc[:, 0].nunique() < 2 or both.iloc[:, 1].nunique() < 2:
+                row[key] = np.nan
+            else:
+                row[key] = float(spearmanr(both.iloc[:, 0], both.iloc[:, 1]).statistic)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def load_paper_results(path: Path = PAPER_RESULTS) -> pd.DataFrame:
@@ -133,6 +197,15 @@ def add_paper_rows(summary: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     method × dataset × metric; its ``diff`` is ours minus the paper's."""
     ours = summary[(summary["variant"] == "") & (summary["protocol"] == "mean")]
     joined = ours.merge(paper, on=["method", "dataset", "metric"], suffixes=("", "_paper"))
+    pairs = sorted(set(zip(joined["method"], joined["dataset"])))
+    print(
+        f"--paper: matched {len(joined)} paper numbers "
+        + (
+            f"({', '.join(f'{m} on {d}' for m, d in pairs)})"
+            if pairs
+            else "(none of these method and dataset pairs is in paper_results.yaml)"
+        )
+    )
     if joined.empty:
         return summary
     rows = joined.assign(
@@ -177,27 +250,49 @@ def _ranks(values: pd.Series) -> pd.Series:
     return values.map(lambda v: rank.get(v, 0) if pd.notna(v) else 0)
 
 
-def render(summary: pd.DataFrame, fmt: str, layout: str = "methods") -> pd.DataFrame:
+LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}  # fmt: skip
+
+
+def latex_escape(text: str) -> str:
+    """A name (method, dataset, variant, metric) as LaTeX text: every special character escaped."""
+    return "".join(LATEX_SPECIALS.get(ch, ch) for ch in str(text))
+
+
+def render(
+    summary: pd.DataFrame, fmt: str, layout: str = "methods", runs_column: bool = True, percent: bool = False,
+    rank: bool = True,
+) -> pd.DataFrame:  # fmt: skip
     """Wide table of strings. layout=methods: rows = methods, columns = (dataset, metric) plus each dataset's
-    run count; layout=datasets: rows = datasets, columns = (method, metric). Paper rows are not ranked."""
+    run count; layout=datasets: rows = datasets, columns = (method, metric). Best and second best are marked
+    within one protocol only (a single selected run is never ranked against means); paper rows are not
+    ranked. ``percent`` writes values x 100 with one decimal."""
     best, second = {"md": ("**{}**", "<u>{}</u>"), "tex": ("\\textbf{{{}}}", "\\underline{{{}}}")}[fmt]
     pm = " ± " if fmt == "md" else " $\\pm$ "
     marker = "†" if fmt == "md" else "$^\\dagger$"
+    missing = "–" if fmt == "md" else "--"
+    scale, digits = (100.0, 1) if percent else (1.0, 3)
     cells = summary.copy()
     for optional in ("diff", "p_value"):
         if optional not in cells:
             cells[optional] = np.nan
     is_paper = cells["protocol"].str.startswith("paper")
     cells["rank"] = 0
-    ours = cells[~is_paper]
-    cells.loc[~is_paper, "rank"] = ours.groupby(["column", "metric"])["value"].transform(_ranks)
+    if rank:
+        ours = cells[~is_paper]
+        cells.loc[~is_paper, "rank"] = ours.groupby(["column", "metric", "protocol"])["value"].transform(
+            _ranks
+        )
 
     def text(r: pd.Series) -> str:
         if pd.isna(r["value"]):
-            return "–"
-        s = f"{r['value']:.3f}" + (f"{pm}{r['std']:.3f}" if pd.notna(r["std"]) else "")
+            return missing
+        s = f"{scale * r['value']:.{digits}f}" + (
+            f"{pm}{scale * r['std']:.{digits}f}" if pd.notna(r["std"]) else ""
+        )
         if pd.notna(r["diff"]):
-            s += f" (Δ {r['diff']:+.3f})" if fmt == "md" else f" ($\\Delta$ {r['diff']:+.3f})"
+            delta = f"{scale * r['diff']:+.{digits}f}"
+            s += f" (Δ {delta})" if fmt == "md" else f" ($\\Delta$ {delta})"
         if pd.notna(r["p_value"]) and r["p_value"] < SIGNIFICANCE_LEVEL:
             s += marker
         return best.format(s) if r["rank"] == 1 else second.format(s) if r["rank"] == 2 else s
@@ -205,19 +300,34 @@ def render(summary: pd.DataFrame, fmt: str, layout: str = "methods") -> pd.DataF
     cells["text"] = cells.apply(text, axis=1)
     index, group = ("row", "column") if layout == "methods" else ("column", "row")
     wide = cells.pivot_table(index=index, columns=[group, "metric"], values="text", aggfunc="first")
-    counts = (
-        cells[~is_paper]
-        .drop_duplicates(["row", "column"])
-        .assign(
-            text=lambda d: d["n_completed"].astype(str) + "/" + (d["n_completed"] + d["n_failed"]).astype(str)
-        )
-    )
-    runs = counts.pivot_table(index=index, columns=group, values="text", aggfunc="first")
-    runs.columns = pd.MultiIndex.from_tuples([(c, "runs") for c in runs.columns])
     metric_order = list(dict.fromkeys(summary["metric"])) + ["runs"]
-    wide = pd.concat([wide, runs], axis=1)
+    if runs_column:
+        counts = (
+            cells[~is_paper]
+            .drop_duplicates(["row", "column"])
+            .assign(
+                text=lambda d: (
+                    d["n_completed"].astype(str) + "/" + (d["n_completed"] + d["n_failed"]).astype(str)
+                )
+            )
+        )
+        runs = counts.pivot_table(index=index, columns=group, values="text", aggfunc="first")
+        runs.columns = pd.MultiIndex.from_tuples([(c, "runs") for c in runs.columns])
+        wide = pd.concat([wide, runs], axis=1)
     ordered = sorted(wide.columns, key=lambda c: (c[0], metric_order.index(c[1])))
-    return wide[ordered].fillna("–")
+    return wide[ordered].fillna(missing)
+
+
+def to_latex(wide: pd.DataFrame, index_label: str) -> str:
+    """A booktabs table that compiles: names escaped, the label column left-aligned, numbers right-aligned,
+    no empty index-name row."""
+    table = wide.copy()
+    table.index = [latex_escape(i) for i in table.index]
+    table.columns = pd.MultiIndex.from_tuples([(latex_escape(a), latex_escape(b)) for a, b in table.columns])
+    table = table.reset_index(names=[(latex_escape(index_label), "")])
+    return table.to_latex(
+        index=False, escape=False, multicolumn_format="c", column_format="l" + "r" * (table.shape[1] - 1)
+    )
 
 
 def build_summary(
@@ -235,6 +345,20 @@ def build_summary(
     return summary
 
 
+def describe_protocol(protocol: str) -> str:
+    if protocol.startswith("select:"):
+        key = protocol[7:]
+        return (
+            f"mean ± sample std over completed seeds, and in the '(select: {key})' rows the one run (any "
+            f"configuration, any seed) with the best label-free {key}; labels play no part in that choice"
+        )
+    return {
+        "mean": "mean ± sample std over completed seeds",
+        "best-loss": "seed with the lowest final training loss",
+        "both": "mean ± sample std, and the lowest-final-loss seed in the '(best-loss)' rows",
+    }[protocol]
+
+
 def write_tables(
     runs: pd.DataFrame,
     out: Path,
@@ -243,23 +367,22 @@ def write_tables(
     layout: str = "methods",
     paper: pd.DataFrame | None = None,
     significance_vs: str | None = None,
+    percent: bool = False,
+    tex_runs: bool = False,
 ) -> str:
     out.mkdir(parents=True, exist_ok=True)
     runs.drop(columns=["row", "column"]).to_csv(out / "per_seed.csv", index=False)
     summary = build_summary(runs, metrics, protocol, paper, significance_vs)
     summary.to_csv(out / "table.csv", index=False)
-    md = render(summary, "md", layout)
+    md = render(summary, "md", layout, percent=percent)
     md_flat = md.copy()
     md_flat.columns = [f"{d} {m}" for d, m in md.columns]
-    described = {
-        "mean": "mean ± sample std over completed seeds",
-        "best-loss": "seed with the lowest final training loss",
-        "both": "mean ± sample std, and the lowest-final-loss seed in the '(best-loss)' rows",
-    }[protocol]
     header = (
-        f"Protocol: {protocol} ({described}); best **bold**, second <u>underlined</u>; "
-        "runs = completed/total (failed runs are not averaged)."
+        f"Protocol: {protocol} ({describe_protocol(protocol)}); best **bold**, second <u>underlined</u>, "
+        "within one protocol; runs = completed/total (failed runs are not averaged)."
     )
+    if percent:
+        header += " Values in %."
     if paper is not None:
         header += " '(paper)' rows: the paper's number and Δ = ours − paper."
     if significance_vs:
@@ -267,13 +390,37 @@ def write_tables(
             f" † = Wilcoxon signed-rank p < {SIGNIFICANCE_LEVEL} against {significance_vs} (paired by seed)."
         )
     markdown = header + "\n\n" + md_flat.rename_axis(index_name(layout)).to_markdown() + "\n"
+    markdown += label_free_table(runs, layout)
     (out / "table.md").write_text(markdown)
-    (out / "table.tex").write_text(
-        render(summary, "tex", layout)
-        .rename_axis(index_name(layout))
-        .to_latex(escape=False, multicolumn_format="c")
-    )
+    tex = render(summary, "tex", layout, runs_column=tex_runs, percent=percent)
+    (out / "table.tex").write_text(to_latex(tex, index_name(layout)))
     return markdown
+
+
+def label_free_table(runs: pd.DataFrame, layout: str) -> str:
+    """The label-free scores (mean ± std over completed seeds), apart from the label-scored table."""
+    present = [m for m in LABEL_FREE_METRICS if m in runs]
+    if not present:
+        return ""
+    summary = summarize(runs, present, "mean")
+    wide = render(summary, "md", layout, runs_column=False, rank=False)
+    wide.columns = [f"{d} {m}" for d, m in wide.columns]
+    return (
+        "\nLabel-free scores (no labels read; what a selection may use): silhouette and Calinski-Harabasz higher "
+        "is better, Davies-Bouldin lower is better, size_entropy 1 = equal cluster sizes.\n\n"
+        + wide.rename_axis(index_name(layout)).to_markdown()
+        + "\n"
+    )
+
+
+def agreement_markdown(agreement: pd.DataFrame) -> str:
+    return (
+        "Spearman's rank correlation over completed runs (configurations x seeds) between each label-free "
+        "index, oriented so that higher is better (Davies-Bouldin and final loss negated), and ACC. Near 0 or "
+        "negative: selecting on that index does not pick the more accurate runs.\n\n"
+        + agreement.to_markdown(index=False, floatfmt=".2f")
+        + "\n"
+    )
 
 
 def index_name(layout: str) -> str:
@@ -290,7 +437,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=None, help="where to write the tables (default: the first ROOT)"
     )
-    parser.add_argument("--protocol", choices=PROTOCOLS, default="mean")
+    parser.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="mean",
+        metavar="{mean,best-loss,both,select:KEY}",
+        help=f"select:KEY picks per method and dataset the run with the best label-free KEY ({', '.join(OBJECTIVES)})",
+    )
+    parser.add_argument("--percent", action="store_true", help="write values x 100 with one decimal")
+    parser.add_argument("--tex-runs", action="store_true", help="add the runs columns to table.tex")
+    parser.add_argument(
+        "--agreement",
+        action="store_true",
+        help="also write agreement.md: per method and dataset, Spearman's rho between each label-free index and ACC",
+    )
     parser.add_argument(
         "--rows",
         choices=LAYOUTS,
@@ -347,6 +507,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = args.out or args.roots[0]
     paper = load_paper_results() if args.paper else None
-    print(write_tables(runs, out, metrics, args.protocol, args.rows, paper, args.significance_vs))
-    print(f"tables written to {out}: per_seed.csv, table.md, table.tex, table.csv")
+    print(
+        write_tables(
+            runs,
+            out,
+            metrics,
+            args.protocol,
+            args.rows,
+            paper,
+            args.significance_vs,
+            args.percent,
+            args.tex_runs,
+        )
+    )
+    written = "per_seed.csv, table.md, table.tex, table.csv"
+    if args.agreement:
+        agreement = label_free_agreement(runs)
+        text = agreement_markdown(agreement)
+        (out / "agreement.md").write_text(text)
+        print(text)
+        written += ", agreement.md"
+    print(f"tables written to {out}: {written}")
     return 0

@@ -21,6 +21,7 @@ from mmc_bench.errors import UserError
 from mmc_bench.identity import identity_differences, run_identity
 from mmc_bench.runner import METRICS_FILE, failure_record, read_completed, resolve_device, run_experiment
 from mmc_bench.storage import run_folder_lock, write_failure_message, write_json_atomic, write_text_atomic
+from mmc_bench.validity import LABEL_BASED_OBJECTIVES, OBJECTIVES, objective_value
 
 log = logging.getLogger("mmc_bench")
 # Bad input or an unusable folder: 2; training failed (diverged) or crashed: 1; stopped by a signal: 130.
@@ -48,7 +49,7 @@ CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
-def _app(cfg: DictConfig) -> float | None:
+def _app(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
@@ -58,7 +59,7 @@ def _app(cfg: DictConfig) -> float | None:
             status, value = _run_in_locked_folder(cfg, run_dir, multirun)
     except UserError as exc:
         # The folder is in use, or its completed result belongs to another run: nothing there is touched.
-        status, value = "refused", None
+        status, value = "refused", float("nan")
         _report_error(str(exc), multirun)
     if multirun:
         record_job_outcome(status, run_dir)
@@ -69,15 +70,16 @@ def _app(cfg: DictConfig) -> float | None:
     return value
 
 
-def _run_in_locked_folder(cfg: DictConfig, run_dir: Path, multirun: bool) -> tuple[str, float | None]:
+def _run_in_locked_folder(cfg: DictConfig, run_dir: Path, multirun: bool) -> tuple[str, float]:
     """(status, value returned to Hydra) of one job whose folder this process holds."""
     variant = variant_label(HydraConfig.get().job.override_dirname)
+    warn_if_label_based(str(cfg.objective))
     previous = read_completed(run_dir)
     if previous is not None and cfg.skip_completed:
         check_same_run(previous, cfg, run_dir)
         print(f"already completed in {run_dir} (skip_completed=false runs it again)")
         print_summary(previous, run_dir)
-        return "skipped", previous.get("acc")
+        return "skipped", objective_value(previous, str(cfg.objective))
     if cfg.threads == 0:
         cfg.threads = threads_per_job(HydraConfig.get().launcher.get("n_jobs") if multirun else None)
     try:
@@ -85,13 +87,13 @@ def _run_in_locked_folder(cfg: DictConfig, run_dir: Path, multirun: bool) -> tup
     except UserError as exc:
         record_failure(run_dir, failure_record(cfg, variant, str(exc)))
         _report_error(str(exc), multirun)
-        return "refused", None
+        return "refused", float("nan")
     except OSError as exc:
         # A write outside the atomic helpers (TensorBoard events) failed: the atomic files are whole.
         message = write_failure_message("the results", run_dir, exc)
         record_failure(run_dir, failure_record(cfg, variant, message))
         _report_error(message, multirun)
-        return "refused", None
+        return "refused", float("nan")
     except Exception as exc:
         # A bug, not bad input: the traceback goes to a file, the console gets one line.
         trace = run_dir / "traceback.log"
@@ -99,11 +101,21 @@ def _run_in_locked_folder(cfg: DictConfig, run_dir: Path, multirun: bool) -> tup
             trace.write_text(traceback.format_exc())
         record_failure(run_dir, failure_record(cfg, variant, repr(exc)))
         _report_error(f"the run crashed ({type(exc).__name__}: {exc}); the traceback is in {trace}", multirun)
-        return "failed", None
+        return "failed", float("nan")
     print_summary(record, run_dir)
     if record["status"] == "completed":
-        return "completed", record.get("acc")
-    return ("interrupted" if record["status"] == "interrupted" else "failed"), None
+        return "completed", objective_value(record, str(cfg.objective))
+    return ("interrupted" if record["status"] == "interrupted" else "failed"), float("nan")
+
+
+def warn_if_label_based(objective: str) -> None:
+    if objective in LABEL_BASED_OBJECTIVES:
+        log.warning(
+            "objective=%s reads the labels: a search or a selection on it tunes on the test labels; "
+            "use a label-free objective (%s) for any choice you report",
+            objective,
+            ", ".join(OBJECTIVES),
+        )
 
 
 def check_same_run(previous: dict[str, Any], cfg: DictConfig, run_dir: Path) -> None:

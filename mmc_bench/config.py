@@ -121,6 +121,23 @@ class Plots(str, Enum):
     none = "none"
 
 
+class Objective(str, Enum):
+    """What a run returns to Hydra (a sweeper maximises it; lower-is-better scores are negated)."""
+
+    silhouette = "silhouette"
+    calinski_harabasz = "calinski_harabasz"
+    davies_bouldin = "davies_bouldin"
+    final_loss = "final_loss"
+    size_entropy = "size_entropy"
+    # These read the labels: a search on them tunes on the test set. Never the default; they warn.
+    acc = "acc"
+    nmi = "nmi"
+    ari = "ari"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 class Split(str, Enum):
     auto = "auto"  # the file's published split when it has one, else none
     none = "none"
@@ -217,6 +234,8 @@ class RunConfig:
     checkpoint_every: int = count(50)
     # Continue an interrupted run from its last checkpoint.
     resume: bool = False
+    # The label-free score a run returns to a sweeper (hparams_search/): see mmc_bench/validity.py.
+    objective: Objective = Objective.silhouette
     # Set by experiment/ YAMLs: the paper configuration this run follows.
     experiment_name: Optional[str] = None
 

@@ -50,16 +50,6 @@ def pairwise_scores(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, floa
     return float(precision), float(recall), float(f_score)
 
 
-def cluster_usage(y_pred: np.ndarray) -> dict[str, float | int | bool]:
-    """Label-free: how many clusters hold a sample, the largest one's share, and whether all fell in one."""
-    _, sizes = np.unique(y_pred, return_counts=True)
-    return {
-        "clusters_used": int(len(sizes)),
-        "largest_cluster_fraction": float(sizes.max() / sizes.sum()),
-        "collapsed": bool(len(sizes) == 1),
-    }
-
-
 def evaluate(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float | int]:
     """Every metric of the protocol for one labelling; NMI is reported with both averagings."""
     precision, recall, f_score = pairwise_scores(y_true, y_pred)

@@ -32,6 +32,8 @@ def _baseline_for(setting: str) -> str:
 def method_table(runs: pd.DataFrame, method: str, paper: pd.DataFrame) -> pd.DataFrame:
     """One row per dataset column the method's default configuration ran on."""
     mine = runs[(runs["method"] == method) & (runs["variant"].fillna("") == "")]
+    if mine.empty:  # only variant runs (e.g. a sweep of method.epochs): they are in the variants table
+        return pd.DataFrame()
     mean = summarize(mine, list(REPORT_METRICS), "mean")
     best = summarize(mine, list(REPORT_METRICS), "best-loss")
     rows = []
@@ -77,8 +79,8 @@ def method_table(runs: pd.DataFrame, method: str, paper: pd.DataFrame) -> pd.Dat
 def variants_table(runs: pd.DataFrame, method: str) -> pd.DataFrame | None:
     """Every configuration of the method (default and variants) on the columns where variants exist."""
     mine = runs[runs["method"] == method].assign(variant=lambda d: d["variant"].fillna(""))
-    with_variants = mine.loc[mine["variant"] != "", "dataset"].unique()
-    mine = mine[mine["dataset"].isin(with_variants)]
+    with_variants = mine.loc[mine["variant"] != "", "column"].unique()
+    mine = mine[mine["column"].isin(with_variants)]
     if mine.empty:
         return None
     summary = summarize(mine, list(MAIN_METRICS), "mean")

@@ -29,9 +29,10 @@ from mmc_bench.data.settings import apply_setting
 from mmc_bench.errors import TrainingDiverged, UserError
 from mmc_bench.identity import run_identity
 from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction, keeps_embedding
-from mmc_bench.metrics import cluster_usage, evaluate
+from mmc_bench.metrics import evaluate
 from mmc_bench.storage import write_atomic, write_json_atomic, write_text_atomic
 from mmc_bench.tracking import RunLog
+from mmc_bench.validity import label_free_scores
 
 METRICS_FILE = "metrics.json"
 # Lines for the console and app.log (Hydra sends this logger to both).
@@ -154,8 +155,8 @@ def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[st
     checkpoint.clear()
     record["final_loss"] = None if final_loss is None else float(final_loss)
     record.update(score(data, prediction.labels))
-    record.update(cluster_usage(prediction.labels))
-    if record["collapsed"]:
+    record["label_free"] = label_free(data, prediction, record["final_loss"], cfg.seed)
+    if record["label_free"]["collapsed"]:
         console.warning(
             "%s put every sample in one cluster (collapsed; see clusters_used in metrics.json)",
             cfg.method.name,
@@ -171,6 +172,13 @@ def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[st
     if Plots(cfg.plots) != Plots.none:
         draw_figures(run_dir, tsne=Plots(cfg.plots) == Plots.all)
     return record
+
+
+def label_free(data: MultiViewDataset, prediction: Prediction, final_loss: float | None, seed: int) -> dict:
+    """The label-free block of metrics.json, on the method's embedding or else the concatenated views."""
+    if prediction.embedding is not None:
+        return label_free_scores(prediction.embedding, prediction.labels, final_loss, seed, "embedding")
+    return label_free_scores(data.concatenated(), prediction.labels, final_loss, seed, "views")
 
 
 def announce_resume(cfg: DictConfig, run_dir: Path) -> None:

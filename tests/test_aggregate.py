@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -89,3 +90,103 @@ def test_methods_and_datasets_filters(tree):
     main([str(tree), "--out", str(tree / "f"), "--methods", "eamc,spectral", "--datasets", "bdgp"])
     per_seed = pd.read_csv(tree / "f/per_seed.csv")
     assert set(per_seed["method"]) == {"eamc", "spectral"} and set(per_seed["dataset"]) == {"bdgp"}
+
+
+def label_free_run(root, method, dataset, seed, acc, silhouette, variant=""):
+    d = root / dataset / method / "paired" / f"seed{seed}" / (variant or "default")
+    d.mkdir(parents=True)
+    record = dict(status="completed", method=method, dataset=dataset, setting="paired", seed=seed,
+                  variant=variant, missing_rate=0.0, final_loss=1.0, acc=acc, nmi=acc, ari=acc, purity=acc,
+                  label_free={"silhouette": silhouette, "davies_bouldin": 1 - silhouette, "clusters_used": 3})  # fmt: skip
+    (d / "metrics.json").write_text(json.dumps(record))
+
+
+@pytest.fixture
+def selection_tree(tmp_path):
+    # The configuration with the best silhouette (lr=0.1, seed 1) is not the most accurate (lr=0.01, seed 0).
+    label_free_run(tmp_path, "eamc", "cub", 0, 0.40, 0.10)
+    label_free_run(tmp_path, "eamc", "cub", 1, 0.50, 0.20)
+    label_free_run(tmp_path, "eamc", "cub", 0, 0.90, 0.15, variant="method.lr=0.01")
+    label_free_run(tmp_path, "eamc", "cub", 1, 0.30, 0.60, variant="method.lr=0.1")
+    label_free_run(tmp_path, "kmeans", "cub", 0, 0.70, 0.30)
+    return tmp_path
+
+
+def test_select_protocol_picks_by_the_label_free_key_never_by_accuracy(selection_tree):
+    summary = summarize(collect_runs(selection_tree), ["acc"], "select:silhouette")
+    chosen = summary[summary["row"] == "eamc (select: silhouette)"].iloc[0]
+    assert (chosen["value"], chosen["seed"], chosen["selected_variant"]) == (0.30, 1, "method.lr=0.1")
+    lower_is_better = summarize(collect_runs(selection_tree), ["acc"], "select:davies_bouldin")
+    assert lower_is_better[lower_is_better["row"] == "eamc (select: davies_bouldin)"]["value"].item() == 0.30
+    means = summary[summary["protocol"] == "mean"].set_index("row")["value"]
+    assert means["eamc"] == pytest.approx(0.45) and means["eamc [method.lr=0.01]"] == 0.90
+
+
+def test_marks_stay_within_one_protocol(selection_tree):
+    assert main([str(selection_tree), "--out", str(selection_tree / "t"), "--metrics", "acc",
+                 "--protocol", "select:silhouette"]) == 0  # fmt: skip
+    md = (selection_tree / "t/table.md").read_text()
+    scored = md.split("Label-free scores")[0]
+    lines = {line.split("|")[1].strip(): line for line in scored.splitlines() if line.startswith("| ")}
+    assert "**0.900**" in lines["eamc [method.lr=0.01]"]  # best mean
+    # selected rows are ranked among themselves: kmeans' selected run (0.700) beats eamc's (0.300)
+    assert "**0.700**" in lines["kmeans (select: silhouette)"]
+    assert "<u>0.300</u>" in lines["eamc (select: silhouette)"]
+    assert "Label-free scores" in md and "silhouette" in md
+
+
+def test_agreement_is_spearman_over_runs(selection_tree):
+    from mmc_bench.aggregate import label_free_agreement
+
+    agreement = label_free_agreement(collect_runs(selection_tree)).set_index("method")
+    # eamc's silhouettes 0.10, 0.20, 0.15, 0.60 rank 1, 3, 2, 4; its ACCs 0.40, 0.50, 0.90, 0.30 rank 2, 3, 4, 1:
+    # sum d^2 = 1 + 0 + 4 + 9 = 14, rho = 1 - 6 * 14 / (4 * 15) = -0.4
+    assert agreement.loc["eamc", "silhouette"] == pytest.approx(-0.4)
+    assert agreement.loc["eamc", "davies_bouldin"] == pytest.approx(-0.4)  # 1 - silhouette, negated: the same
+    assert np.isnan(agreement.loc["kmeans", "silhouette"])  # one run: no correlation
+
+
+def test_latex_names_are_escaped_and_numbers_right_aligned(tmp_path):
+    fake_run(tmp_path, "eamc_small", "mnist_usps", 0, 0.5, 1.0)
+    fake_run(tmp_path, "eamc_small", "mnist_usps", 1, 0.7, 1.0)
+    assert main([str(tmp_path), "--out", str(tmp_path / "t"), "--metrics", "acc,nmi", "--percent"]) == 0
+    tex = (tmp_path / "t/table.tex").read_text()
+    body = tex.replace("\\_", "")
+    assert "_" not in body and "eamc\\_small" in tex and "mnist\\_usps" in tex
+    assert "\\begin{tabular}{lrr}" in tex and "60.0 $\\pm$ 14.1" in tex
+    assert "\\\\\nmethod &  &" not in tex.replace(" ", "").replace("&&", "& &")  # no empty index-name row
+    assert "runs" not in tex
+    assert main([str(tmp_path), "--out", str(tmp_path / "r"), "--tex-runs"]) == 0
+    assert "runs" in (tmp_path / "r/table.tex").read_text()
+
+
+def test_a_generated_table_compiles_with_latex(tmp_path):
+    import shutil
+    import subprocess
+
+    engine = shutil.which("pdflatex")
+    if engine is None:
+        pytest.skip(
+            "no LaTeX engine installed (apt-get install texlive-latex-base texlive-latex-recommended)"
+        )
+    fake_run(tmp_path, "eamc_small", "mnist_usps", 0, 0.5, 1.0)
+    fake_run(tmp_path, "kmeans", "mnist_usps", 0, 0.7, 1.0)
+    fake_run(tmp_path, "kmeans", "mnist_usps", 1, 0.6, 1.0)
+    assert main([str(tmp_path), "--out", str(tmp_path / "t"), "--paper", "--tex-runs"]) == 0
+    (tmp_path / "t/doc.tex").write_text(
+        "\\documentclass{article}\\usepackage{booktabs}\\begin{document}\\input{table.tex}\\end{document}\n"
+    )
+    result = subprocess.run(
+        [engine, "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+        cwd=tmp_path / "t", capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert (tmp_path / "t/doc.pdf").stat().st_size > 0
+
+
+def test_paper_option_says_what_it_matched(tree, capsys):
+    assert main([str(tree), "--out", str(tree / "t"), "--paper"]) == 0
+    assert "--paper: matched" in capsys.readouterr().out
+    fake_run(tree / "other", "dmim", "digits", 0, 0.5, 1.0)
+    assert main([str(tree / "other"), "--out", str(tree / "u"), "--paper"]) == 0
+    assert "matched 0 paper numbers (none of these method and dataset pairs" in capsys.readouterr().out

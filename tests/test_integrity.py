@@ -316,8 +316,13 @@ def test_a_collapsed_clustering_is_reported_without_labels(tmp_path, monkeypatch
 
     monkeypatch.setattr(KMeansConcat, "predict", lambda self, data: Prediction(np.zeros(data.n_samples, int)))
     record = run_experiment(compose_config("method=kmeans", "dataset=synthetic", "plots=none"), tmp_path)
-    assert record["collapsed"] is True and record["clusters_used"] == 1
-    assert record["largest_cluster_fraction"] == 1.0
+    usage = record["label_free"]
+    assert (
+        usage["collapsed"] is True
+        and usage["clusters_used"] == 1
+        and usage["largest_cluster_fraction"] == 1.0
+    )
+    assert usage["silhouette"] is None  # undefined for one cluster, not a number to select on
     assert "kmeans put every sample in one cluster (collapsed" in caplog.text
 
 

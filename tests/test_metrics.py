@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 
 from mmc_bench.metrics import (
-    cluster_usage,
     clustering_accuracy,
     evaluate,
     hungarian_map,
@@ -66,16 +65,6 @@ def test_pairwise_scores_of_a_perfect_singleton_clustering_are_one():
 def test_pairwise_scores_count_unordered_pairs():
     # true pairs {01, 23}; predicted pairs {01}: precision 1/1, recall 1/2
     assert pairwise_scores(np.array([0, 0, 1, 1]), np.array([0, 0, 1, 2])) == pytest.approx((1.0, 0.5, 2 / 3))
-
-
-def test_cluster_usage_reports_a_collapse_without_labels():
-    assert cluster_usage(np.zeros(6, int)) == {
-        "clusters_used": 1,
-        "largest_cluster_fraction": 1.0,
-        "collapsed": True,
-    }
-    usage = cluster_usage(np.array([0, 0, 0, 2]))
-    assert usage == {"clusters_used": 2, "largest_cluster_fraction": 0.75, "collapsed": False}
 
 
 def test_nmi_averagings_differ_when_entropies_differ():
