@@ -194,7 +194,12 @@ def print_summary(record: dict[str, Any], run_dir: Path) -> None:
 
 
 def main() -> None:
-    _app()
+    try:
+        _app()
+    except KeyboardInterrupt:
+        # Ctrl-C outside a training loop (between a sweep's jobs, while loading data): nothing half-written.
+        print("interrupted; run the same command again to continue (finished runs are skipped)", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

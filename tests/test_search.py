@@ -1,0 +1,68 @@
+"""Hyper-parameter search on a label-free objective, stored in SQLite and resumed after Ctrl-C."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import ROOT, compose_config, run_cli
+
+optuna = pytest.importorskip(
+    "optuna", reason="the search extra is not installed (pip install -e '.[search]')"
+)
+
+SEARCH = ["hparams_search=eamc", "dataset=synthetic", "method.epochs=30", "method.encoder_layers=[16]"]
+
+
+def study(tmp_path):
+    storage = f"sqlite:///{tmp_path}/outputs/sweeps/search/eamc/synthetic/optuna.db"
+    return optuna.load_study(study_name="eamc_synthetic", storage=storage)
+
+
+@pytest.mark.parametrize("name", ["eamc", "dmim", "cmmc", "jecl", "dm2c"])
+def test_every_search_maximises_a_label_free_objective(name):
+    extra = ["experiment=dm2c_wikipedia_sift"] if name == "dm2c" else []
+    cfg = compose_config(f"hparams_search={name}", *extra)
+    from hydra.core.global_hydra import GlobalHydra  # noqa: F401  (compose_config leaves no global state)
+
+    assert cfg.objective.value == "silhouette" and cfg.method.name == name
+
+
+def test_search_resumes_after_ctrl_c_and_keeps_its_trials(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "mmc_bench", *SEARCH, "hydra.sweeper.n_trials=4", "plots=none"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.time() + 300
+    while time.time() < deadline and first.poll() is None:
+        db = tmp_path / "outputs/sweeps/search/eamc/synthetic/optuna.db"
+        try:
+            if db.exists() and sum(t.state.name == "COMPLETE" for t in study(tmp_path).trials) >= 1:
+                break
+        except KeyError:  # the database exists, the study not yet
+            pass
+        time.sleep(0.2)
+    first.send_signal(signal.SIGINT)
+    assert first.wait(timeout=300) == 130, first.communicate()
+    done_before = sum(t.state.name == "COMPLETE" for t in study(tmp_path).trials)
+    assert 1 <= done_before < 4
+
+    resumed = run_cli(*SEARCH, "hydra.sweeper.n_trials=4", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"already has {done_before} completed trials" in resumed.stdout + resumed.stderr
+    trials = study(tmp_path).trials
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    assert len(complete) == 4 and all(t.state.name in ("COMPLETE", "FAIL") for t in trials)
+    # each trial's value is its run's label-free silhouette, never a label score
+    best = study(tmp_path).best_trial
+    runs = [
+        json.loads(p.read_text()) for p in (tmp_path / "outputs/sweeps/search/eamc").rglob("metrics.json")
+    ]
+    silhouettes = {round(r["label_free"]["silhouette"], 9) for r in runs if r["status"] == "completed"}
+    assert round(best.value, 9) in silhouettes
+    assert best.value == max(t.value for t in complete)
