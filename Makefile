@@ -13,8 +13,8 @@ RUNS ?= outputs/benchmark
 
 install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install -q "$(TORCH_SPEC)"
-	@$(PYTHON) -c "import mmc_bench, hydra, sklearn, pandas, tensorboard, h5py, tabulate, matplotlib, pytest, hydra_plugins.hydra_joblib_launcher, optuna, hydra_plugins.hydra_optuna_sweeper" 2>/dev/null \
-		|| $(PYTHON) -m pip install -q -e ".[dev,launchers,search]"
+	@$(PYTHON) -c "import mmc_bench, hydra, sklearn, pandas, tensorboard, h5py, tabulate, matplotlib, pytest, hydra_plugins.hydra_joblib_launcher, optuna, hydra_plugins.hydra_optuna_sweeper, mlflow" 2>/dev/null \
+		|| $(PYTHON) -m pip install -q -e ".[dev,launchers,search,trackers]"
 
 run: install
 	$(PYTHON) -m mmc_bench

@@ -27,6 +27,7 @@ log = logging.getLogger("mmc_bench")
 # Bad input or an unusable folder: 2; training failed (diverged) or crashed: 1; stopped by a signal: 130.
 EXIT_CODES = {"refused": 2, "failed": 1, "interrupted": 130}
 SUMMARY_KEYS = ("acc", "nmi", "nmi_geometric", "ari", "purity", "f_score", "final_loss", "wall_time_s")
+LABEL_FREE_KEYS = ("silhouette", "calinski_harabasz", "davies_bouldin", "size_entropy", "clusters_used")
 
 
 def _path_suffix(override_dirname: str) -> str:
@@ -185,12 +186,21 @@ def print_summary(record: dict[str, Any], run_dir: Path) -> None:
     if record["status"] != "completed":
         print(f"{head}: {record.get('error', '')}")
         return
-    figures = "  ".join(
-        f"{k}={record[k]:.4f}" if isinstance(record.get(k), float) else f"{k}={record.get(k)}"
-        for k in SUMMARY_KEYS
-        if k in record
+    print(f"{head}\n  labels:     {_figures(record, SUMMARY_KEYS)}")
+    label_free = record.get("label_free")
+    if label_free:
+        print(
+            f"  label-free: {_figures(label_free, LABEL_FREE_KEYS)} (on the {label_free.get('indices_on')})"
+        )
+    print(f"  outputs: {run_dir}")
+
+
+def _figures(values: dict[str, Any], keys: tuple[str, ...]) -> str:
+    return "  ".join(
+        f"{k}={values[k]:.4f}" if isinstance(values.get(k), float) else f"{k}={values.get(k)}"
+        for k in keys
+        if k in values
     )
-    print(f"{head}\n  {figures}\n  outputs: {run_dir}")
 
 
 def main() -> None:
@@ -198,7 +208,9 @@ def main() -> None:
         _app()
     except KeyboardInterrupt:
         # Ctrl-C outside a training loop (between a sweep's jobs, while loading data): nothing half-written.
-        print("interrupted; run the same command again to continue (finished runs are skipped)", file=sys.stderr)
+        print(
+            "interrupted; run the same command again to continue (finished runs are skipped)", file=sys.stderr
+        )
         sys.exit(130)
 
 

@@ -234,6 +234,8 @@ class RunConfig:
     checkpoint_every: int = count(50)
     # Continue an interrupted run from its last checkpoint.
     resume: bool = False
+    # Trackers and their settings, from conf/logger/ (logger=tensorboard|csv|mlflow|wandb, or a list of them).
+    logger: dict[str, Any] = field(default_factory=dict)
     # The label-free score a run returns to a sweeper (hparams_search/): see mmc_bench/validity.py.
     objective: Objective = Objective.silhouette
     # Set by experiment/ YAMLs: the paper configuration this run follows.

@@ -10,6 +10,7 @@ import random
 import subprocess
 import time
 from dataclasses import replace
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +139,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[st
     record["preprocess"] = dict(zip(data.view_names, preprocess_specs(cfg, data.n_views)))
     console.info("preprocess per view: %s", ", ".join(f"{k}: {v}" for k, v in record["preprocess"].items()))
     announce_resume(cfg, run_dir)
-    log = RunLog(run_dir)
+    log = RunLog(run_dir, OmegaConf.to_container(cfg.logger, resolve=True), run_name=run_name(cfg))
     with StopRequest() as stop:
         checkpoint = Checkpointer(run_dir, cfg.checkpoint_every, cfg.resume, stop)
         try:
@@ -209,15 +210,21 @@ def hyper_parameters(cfg: DictConfig) -> dict[str, Any]:
     params.update(
         dataset=cfg.dataset.name, setting=str(cfg.setting), seed=cfg.seed, missing_rate=cfg.missing_rate
     )
-    return {k: v if isinstance(v, bool | int | float | str) else str(v) for k, v in params.items()}
+    plain = {k: v.value if isinstance(v, Enum) else v for k, v in params.items()}
+    return {k: v if isinstance(v, bool | int | float | str) else str(v) for k, v in plain.items()}
 
 
 def _finish(record: dict[str, Any], log: RunLog, run_dir: Path, start: float) -> dict[str, Any]:
     record["wall_time_s"] = round(time.perf_counter() - start, 3)
     write_text_atomic(run_dir / "history.csv", log.history().to_csv(index=False))
-    log.close()
     write_json_atomic(run_dir / METRICS_FILE, record)
+    log.close([run_dir / name for name in ("config.yaml", METRICS_FILE, "history.csv", "predictions.csv")])
     return record
+
+
+def run_name(cfg: DictConfig) -> str:
+    """How trackers name a run: method, dataset, setting and seed."""
+    return f"{cfg.method.name}-{cfg.dataset.name}-{cfg.setting}-seed{cfg.seed}"
 
 
 def score(data: MultiViewDataset, labels: np.ndarray) -> dict[str, Any]:
