@@ -22,6 +22,9 @@ LOCK_FILE = ".lock"
 
 def write_failure_message(what: str, folder: Path, cause: BaseException) -> str:
     reason = getattr(cause, "strerror", None) or str(cause) or type(cause).__name__
+    free = _free_bytes(folder)
+    if free is not None and free < LOW_SPACE_BYTES and "space" not in reason.lower():
+        reason = f"No space left on device: {free} bytes free; {reason}"
     return (
         f"could not write {what} in {folder} ({reason}); free disk space or choose another folder with "
         "hydra.run.dir / hydra.sweep.dir, then run again (resume=true continues from the last checkpoint)"
@@ -36,9 +39,24 @@ class OutputWriteError(UserError):
         super().__init__(write_failure_message(path.name, path.parent, cause))
 
 
+# torch.save reports a full disk as a RuntimeError of its zip writer ("PytorchStreamWriter failed writing
+# file", or "[enforce fail at inline_container.cc] unexpected pos"), not as an OSError.
+TORCH_WRITER_ERRORS = ("PytorchStreamWriter", "inline_container")
+LOW_SPACE_BYTES = 1 << 20
+
+
 def _looks_like_a_write_failure(exc: BaseException) -> bool:
-    # torch.save reports a full disk as a RuntimeError of its zip writer, not as an OSError.
-    return isinstance(exc, OSError) or (isinstance(exc, RuntimeError) and "write" in str(exc).lower())
+    return isinstance(exc, OSError) or (
+        isinstance(exc, RuntimeError) and any(marker in str(exc) for marker in TORCH_WRITER_ERRORS)
+    )
+
+
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return None
+    return stats.f_bavail * stats.f_frsize
 
 
 def write_atomic(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
