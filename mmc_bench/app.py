@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -16,7 +17,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from mmc_bench.callbacks import record_job_outcome
-from mmc_bench.config import register_configs
+from mmc_bench.config import apply_method_scoped_keys, register_configs
+from mmc_bench.describe import help_text
 from mmc_bench.errors import UserError
 from mmc_bench.identity import identity_differences, run_identity
 from mmc_bench.runner import METRICS_FILE, failure_record, read_completed, resolve_device, run_experiment
@@ -30,19 +32,44 @@ SUMMARY_KEYS = ("acc", "nmi", "nmi_geometric", "ari", "purity", "f_score", "fina
 LABEL_FREE_KEYS = ("silhouette", "calinski_harabasz", "davies_bouldin", "size_entropy", "clusters_used")
 
 
-def _path_suffix(override_dirname: str) -> str:
+def _path_suffix(override_dirname: str, method: str = "") -> str:
     """Extra overrides become a sub-folder, so runs that differ only in hyper-parameters never share a folder."""
-    return f"/{override_dirname}" if override_dirname else ""
+    items = ",".join(scoped_overrides(override_dirname, method))
+    return f"/{items}" if items else ""
+
+
+OVERRIDE_SEPARATOR = re.compile(r",(?![^\[]*\])")  # a comma outside [...] (lists hold commas too)
+
+
+def scoped_overrides(override_dirname: str, method: str) -> list[str]:
+    """The overrides that concern a job of ``method``: +for_method.M.KEY=V becomes method.KEY=V for method M
+    and is dropped for every other method."""
+    items = []
+    for item in OVERRIDE_SEPARATOR.split(override_dirname):
+        if item.lstrip("+").startswith("for_method."):
+            item = item.lstrip("+")
+            scope, _, rest = item[len("for_method.") :].partition(".")
+            if scope != method:
+                continue
+            item = f"method.{rest}"
+        if item:
+            items.append(item)
+    return items
 
 
 OmegaConf.register_new_resolver("mmc_suffix", _path_suffix, replace=True)
+# --help is built from the method YAMLs and the schemas' comments (mmc_bench/describe.py).
+# Hydra fills the template with string.Template, so a literal $ is written $$.
+OmegaConf.register_new_resolver(
+    "mmc_help", lambda: help_text(Path(CONFIG_DIR)).replace("$", "$$"), replace=True
+)
 register_configs()
 
 
-def variant_label(override_dirname: str) -> str:
+def variant_label(override_dirname: str, method: str = "") -> str:
     """The hyper-parameter overrides that distinguish this run, without the experiment preset."""
-    items = [item for item in override_dirname.split(",") if item and not item.startswith("experiment=")]
-    return ",".join(items)
+    items = scoped_overrides(override_dirname, method)
+    return ",".join(item for item in items if not item.startswith("experiment="))
 
 
 # conf/ sits beside the package (an editable install), so its path is absolute, not a python module.
@@ -55,6 +82,7 @@ def _app(cfg: DictConfig) -> float:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
+        apply_method_scoped_keys(cfg)
         with run_folder_lock(run_dir):
             save_hydra_files(cfg, run_dir)
             status, value = _run_in_locked_folder(cfg, run_dir, multirun)
@@ -73,7 +101,7 @@ def _app(cfg: DictConfig) -> float:
 
 def _run_in_locked_folder(cfg: DictConfig, run_dir: Path, multirun: bool) -> tuple[str, float]:
     """(status, value returned to Hydra) of one job whose folder this process holds."""
-    variant = variant_label(HydraConfig.get().job.override_dirname)
+    variant = variant_label(HydraConfig.get().job.override_dirname, cfg.method.name)
     warn_if_label_based(str(cfg.objective))
     previous = read_completed(run_dir)
     if previous is not None and cfg.skip_completed:
@@ -156,6 +184,20 @@ def save_hydra_files(cfg: DictConfig, run_dir: Path) -> None:
         write_text_atomic(folder / name, OmegaConf.to_yaml(node))
 
 
+def _describe(names: list[str]) -> None:
+    from mmc_bench.describe import describe_method
+
+    if len(names) != 1:
+        print("usage: python -m mmc_bench describe METHOD (e.g. describe eamc)", file=sys.stderr)
+        sys.exit(2)
+    try:
+        print(describe_method(names[0], Path(CONFIG_DIR)))
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(0)
+
+
 def compose_run_config(*overrides: str) -> DictConfig:
     """The run config exactly as the command line composes it, without running (benchmarks, tests)."""
     from hydra import compose, initialize_config_dir
@@ -204,6 +246,8 @@ def _figures(values: dict[str, Any], keys: tuple[str, ...]) -> str:
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "describe":
+        _describe(sys.argv[2:])
     try:
         _app()
     except KeyboardInterrupt:

@@ -81,6 +81,20 @@ def check_keys(node: DictConfig, prefix: str) -> None:
             check_keys(child, f"{prefix}{name}.")
 
 
+def apply_method_scoped_keys(cfg: DictConfig) -> None:
+    """Merge ``for_method.<this method>`` into ``cfg.method`` (the schema refuses a key it does not have)."""
+    scoped = (cfg.get("for_method") or {}).get(cfg.method.name)
+    if not scoped:
+        return
+    for key, value in scoped.items():
+        if key not in cfg.method:
+            raise UserError(
+                f"for_method.{cfg.method.name}.{key}: {key} is not a key of method '{cfg.method.name}'; "
+                f"see python -m mmc_bench describe {cfg.method.name}"
+            )
+        cfg.method[key] = value
+
+
 def validate_run_config(cfg: DictConfig) -> None:
     """Every schema key known and every bounded value in range, before anything is written."""
     for group in ("method", "dataset"):
@@ -213,20 +227,28 @@ class SpectralConfig(MethodConfig):
 
 @dataclass
 class RunConfig:
+    # The data (a conf/dataset YAML, or dataset=file dataset.path=F for your own file).
     dataset: DatasetConfig = MISSING
+    # The method (a conf/method YAML; its keys: python -m mmc_bench describe NAME).
     method: Any = MISSING
+    # Seeds the weights, batch order, view masks, splits and k-means restarts.
     seed: int = count(0)
+    # auto = CUDA when available, else CPU; or cpu, cuda, cuda:N.
     device: str = "auto"
+    # Folder with the benchmark files (the environment variable MMC_DATA_DIR overrides the default).
     data_dir: str = "${oc.env:MMC_DATA_DIR,data}"
+    # paired: every view; mixed: one modality per sample (DM2C); incomplete: views lost at missing_rate.
     setting: Setting = Setting.paired
     missing_rate: float = ranged(0.0, 0, 1, high_open=True)
     # Views that the incomplete setting may drop (all when null).
     missing_views: Optional[list[int]] = None
+    # A sweep's folder under outputs/sweeps/.
     sweep_name: str = "${now:%Y-%m-%d_%H-%M-%S}"
-    # A run whose directory already holds a completed metrics.json is not run again.
+    # A run whose directory already holds a completed metrics.json of the same run identity is not run again.
     skip_completed: bool = True
     # CPU threads for torch (0 = torch's default).
     threads: int = count(0)
+    # predictions.csv/.npz in the run folder (labels, soft assignments, embedding).
     save_predictions: bool = True
     # Figures in the run folder (loss curves, t-SNE, confusion matrix, view weights); scripts/plot.py redraws them.
     plots: Plots = Plots.all
@@ -234,6 +256,9 @@ class RunConfig:
     checkpoint_every: int = count(50)
     # Continue an interrupted run from its last checkpoint.
     resume: bool = False
+    # Method-specific keys in a sweep over several methods: +for_method.eamc.epochs=20 sets method.epochs for
+    # the EAMC jobs only (e.g. -m method=kmeans,eamc +for_method.eamc.epochs=20).
+    for_method: dict[str, Any] = field(default_factory=dict)
     # Trackers and their settings, from conf/logger/ (logger=tensorboard|csv|mlflow|wandb, or a list of them).
     logger: dict[str, Any] = field(default_factory=dict)
     # The label-free score a run returns to a sweeper (hparams_search/): see mmc_bench/validity.py.

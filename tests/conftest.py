@@ -48,7 +48,7 @@ def run_app(*args: str, cwd: Path, monkeypatch, capsys) -> tuple[int, str, str]:
     """``python -m mmc_bench ARGS`` in this process (much faster than a subprocess): exit code, stdout, stderr."""
     import mmc_bench.app
 
-    if not any(a.startswith("plots=") for a in args):
+    if not any(a.startswith("plots=") for a in args) and args[:1] != ("describe",):
         args = (*args, "plots=none")
     monkeypatch.chdir(cwd)
     monkeypatch.setattr(sys, "argv", ["mmc_bench", *args])
