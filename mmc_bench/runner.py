@@ -163,6 +163,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[st
             cfg.method.name,
         )
     record.update(method.summary())
+    record.update(loss_weights=method.loss_weights(), phase_units=dict(method.phase_units))
     if cfg.save_predictions:
         save_predictions(run_dir, data, prediction)
     final_metrics = {k: v for k, v in record.items() if isinstance(v, float)}

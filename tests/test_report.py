@@ -158,11 +158,12 @@ def test_plot_script_writes_the_figures_of_a_tiny_run(tmp_path):
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    assert {p.name for p in run_dir.glob("*.png")} == {"loss_curves.png", "confusion.png"}
+    figures = {"loss_curves.png", "confusion.png", "confusion_normalised.png"}
+    assert {p.name for p in run_dir.glob("*.png")} == figures
     for png in run_dir.glob("*.png"):
         png.unlink()
     assert plot_main([str(run_dir)]) == 0
-    assert {p.name for p in run_dir.glob("*.png")} == {"loss_curves.png", "confusion.png", "tsne.png"}
+    assert {p.name for p in run_dir.glob("*.png")} == figures | {"tsne.png"}
     assert np.load(run_dir / "predictions.npz")["true"].shape == (60,)
     assert plot_main([str(tmp_path)]) == 2  # not a run folder
 
@@ -180,3 +181,29 @@ def test_swept_and_typed_booleans_are_one_configuration(tmp_path):
     fake_run(tmp_path, "jecl", "cub", 1, 0.8, variant="method.alignment=false,method.regularizer=false")
     runs = collect_runs(tmp_path)
     assert set(runs["row"]) == {"jecl [method.alignment=false,method.regularizer=false]"}
+
+
+def test_figure_helpers_match_clusters_to_classes_and_name_the_run():
+    from mmc_bench.plots import matched_to_classes, run_title
+
+    true = np.array([0, 0, 1, 1, 2, 2])
+    predicted = np.array([5, 5, 3, 3, 3, 9])  # 5 -> class 0, 3 -> class 1, 9 -> class 2
+    np.testing.assert_array_equal(matched_to_classes(true, predicted), [0, 0, 1, 1, 1, 2])
+    extra = matched_to_classes(np.array([0, 0, 1, 1]), np.array([0, 1, 2, 3]))  # 4 clusters, 2 classes
+    assert sorted(set(extra[:2])) != sorted(set(extra[2:])) and len(set(extra)) == 4
+    title = run_title({"method": "eamc", "dataset": "bdgp", "seed": 3, "acc": 0.5, "nmi": 0.25})
+    assert title == "eamc on bdgp, seed 3: ACC 0.500, NMI 0.250"
+
+
+def test_loss_panels_draw_each_term_times_its_weight(tmp_path):
+    import pandas as pd
+
+    from mmc_bench.plots import plot_loss_curves
+
+    history = pd.DataFrame({"phase": ["train"] * 3, "epoch": [0, 1, 2], "total": [30.0, 20.0, 10.0],
+                            "gen": [2.0, 1.5, 1.0], "ddc1": [0.9, 0.8, 0.7]})  # fmt: skip
+    record = {"method": "eamc", "dataset": "d", "seed": 0, "loss_weights": {"gen": 10.0, "ddc1": 1.0}}
+    drawn = plot_loss_curves(history, tmp_path / "l.png", record)
+    assert drawn == {"train: total": [30.0, 20.0, 10.0], "train: 10 × gen": [20.0, 15.0, 10.0],
+                     "train: ddc1": [0.9, 0.8, 0.7]}  # fmt: skip
+    assert (tmp_path / "l.png").stat().st_size > 0

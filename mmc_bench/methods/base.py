@@ -12,6 +12,7 @@ import torch
 from mmc_bench.checkpoint import Checkpointer
 from mmc_bench.config import Setting
 from mmc_bench.data.dataset import MultiViewDataset
+from mmc_bench.nn.losses import WeightedLoss
 from mmc_bench.tracking import RunLog
 
 
@@ -51,6 +52,8 @@ class ClusteringMethod(ABC):
     """
 
     supported_settings: ClassVar[frozenset[Setting]] = frozenset({Setting.paired})
+    # What one logged step of a phase is, where it is not an epoch (the figures' x axes).
+    phase_units: ClassVar[dict[str, str]] = {}
 
     def __init__(self, config: Any):
         self.config = config
@@ -64,3 +67,8 @@ class ClusteringMethod(ABC):
     def summary(self) -> dict[str, Any]:
         """Extra method-specific figures for metrics.json (e.g. learned view weights)."""
         return {}
+
+    def loss_weights(self) -> dict[str, float]:
+        """The weight of each logged term in the method's main loss (the figures draw terms as weighted)."""
+        loss = getattr(self, "loss", None)
+        return loss.weights if isinstance(loss, WeightedLoss) else {}

@@ -115,6 +115,8 @@ class DeepEmbeddedClustering(ClusteringMethod):
 
     config: DeepClusteringConfig
     supported_settings = frozenset({Setting.paired, Setting.incomplete})
+    # A logged step of the clustering phase is one target refresh (update_interval iterations).
+    phase_units = {"cluster": "target round"}
 
     # --- what differs between DEC and JECL -------------------------------------------------------------
     def _fit_inputs(self, data: MultiViewDataset) -> None:

@@ -20,6 +20,10 @@ class WeightedLoss:
     def names(self) -> list[str]:
         return list(self.terms)
 
+    @property
+    def weights(self) -> dict[str, float]:
+        return {name: w for name, (_, w) in self.terms.items()}
+
     def __call__(self, tensors: Mapping[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         values = {name: fn(tensors) for name, (fn, _) in self.terms.items()}
         total = sum((w * values[name] for name, (_, w) in self.terms.items()), torch.zeros(()))
