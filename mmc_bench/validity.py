@@ -4,8 +4,12 @@ method has none), how the clusters are used, and the method's final training los
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
@@ -83,3 +87,38 @@ def objective_value(record: dict, name: str) -> float:
     if value is None or record.get("status") not in (None, "completed"):
         return float("nan")
     return float(value) if higher else -float(value)
+
+
+def backfill(run_dir: Path) -> bool:
+    """Add the label-free block to a completed run recorded before it existed, from its saved predictions
+    (the embedding and labels in predictions.npz; the run's own seed samples the silhouette)."""
+    from mmc_bench.storage import write_json_atomic
+
+    path = run_dir / "metrics.json"
+    record = json.loads(path.read_text())
+    saved = run_dir / "predictions.npz"
+    if record.get("status") != "completed" or "label_free" in record or not saved.is_file():
+        return False
+    arrays = np.load(saved)
+    if "embedding" not in arrays:
+        return False
+    record["label_free"] = label_free_scores(
+        arrays["embedding"], arrays["labels"], record.get("final_loss"), int(record["seed"]), "embedding"
+    )
+    write_json_atomic(path, record)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Add label-free scores to completed runs recorded before they existed (from predictions.npz)."
+    )
+    parser.add_argument("roots", type=Path, nargs="+", help="folders searched for metrics.json")
+    args = parser.parse_args(argv)
+    done = sum(backfill(p.parent) for root in args.roots for p in root.rglob("metrics.json"))
+    print(f"label-free scores added to {done} run(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

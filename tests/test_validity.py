@@ -61,3 +61,20 @@ def test_objective_negates_lower_is_better_scores_and_is_nan_for_failed_runs():
     assert objective_value(record, "final_loss") == -2.5
     assert objective_value(record, "acc") == 0.7
     assert math.isnan(objective_value({"status": "failed"}, "silhouette"))
+
+
+def test_backfill_adds_the_block_from_saved_predictions(tmp_path):
+    import json
+
+    from mmc_bench.validity import backfill
+
+    x = np.array([[0.0], [1.0], [10.0], [11.0]])
+    np.savez(tmp_path / "predictions.npz", labels=np.array([0, 0, 1, 1]), embedding=x)
+    (tmp_path / "metrics.json").write_text(json.dumps({"status": "completed", "seed": 0, "final_loss": 2.0}))
+    assert backfill(tmp_path)
+    block = json.loads((tmp_path / "metrics.json").read_text())["label_free"]
+    assert (
+        block["silhouette"] == pytest.approx(((1 - 1 / 10.5) + (1 - 1 / 9.5)) / 2)
+        and block["final_loss"] == 2.0
+    )
+    assert not backfill(tmp_path)  # already there: left alone
