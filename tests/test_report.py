@@ -207,3 +207,21 @@ def test_loss_panels_draw_each_term_times_its_weight(tmp_path):
     assert drawn == {"train: total": [30.0, 20.0, 10.0], "train: 10 × gen": [20.0, 15.0, 10.0],
                      "train: ddc1": [0.9, 0.8, 0.7]}  # fmt: skip
     assert (tmp_path / "l.png").stat().st_size > 0
+
+
+def test_selection_section_is_rewritten_alone(tmp_path):
+    for seed, (acc, sil) in enumerate([(0.5, 0.1), (0.6, 0.3), (0.4, 0.2)]):
+        d = tmp_path / "runs" / f"s{seed}"
+        d.mkdir(parents=True)
+        d.joinpath("metrics.json").write_text(json.dumps(dict(
+            status="completed", method="eamc", dataset="cub", setting="paired", seed=seed, variant="",
+            missing_rate=0.0, final_loss=1.0, acc=acc, label_free={"silhouette": sil})))  # fmt: skip
+    out = tmp_path / "REPORT.md"
+    out.write_text("# Reproduction report\n\n## EAMC\n\nkept as it is\n")
+    for _ in range(2):  # a second rewrite replaces the section, it does not add another
+        assert report_main([str(tmp_path / "runs"), "--out", str(out), "--section", "selection"]) == 0
+    report = out.read_text()
+    assert report.count("## Label-free selection") == 1 and "kept as it is" in report
+    row = next(line for line in report.splitlines() if line.startswith("| eamc"))
+    assert "0.600 (default, seed 1)" in row  # the best silhouette (0.3) is seed 1
+    assert "default: 0.500 ± 0.100 (3)" in row and "not run" in row
