@@ -149,7 +149,9 @@ def select_by_label_free(runs: pd.DataFrame, metrics: list[str], key: str) -> pd
     out = []
     for (method, column), cell in runs.groupby(["method", "column"], sort=True):
         done = cell[cell["status"] == "completed"]
-        scored = done[pd.to_numeric(done.get(key, pd.Series(np.nan, index=done.index)), errors="coerce").notna()]
+        scored = done[
+            pd.to_numeric(done.get(key, pd.Series(np.nan, index=done.index)), errors="coerce").notna()
+        ]
         chosen = None
         if not scored.empty:
             order = scored.assign(_key=pd.to_numeric(scored[key]) * (-1 if higher else 1))

@@ -162,6 +162,7 @@ class Split(str, Enum):
 @dataclass
 class DatasetConfig:
     name: str = MISSING
+    # file (dataset.path or files under data_dir), digits (embedded) or synthetic (Gaussian mixtures).
     source: Source = Source.file
     # Candidate paths relative to data_dir; the first that exists is loaded.
     files: list[str] = field(default_factory=list)
@@ -169,21 +170,31 @@ class DatasetConfig:
     path: Optional[str] = None
     # Optional text files holding the labels (one row per sample, concatenated in order).
     labels_files: list[str] = field(default_factory=list)
+    # Column of the labels in labels_files (0-based).
     labels_column: int = count(2)
+    # Where the data comes from (printed when the file is missing).
     origin: str = ""
+    # Expected sample count (checked against the file); the size of synthetic data.
     n_samples: Optional[int] = positive(None)
+    # Expected dims per view (checked against the file); the dims of synthetic views.
     view_dims: Optional[list[int]] = None
+    # K; read off the labels when null (required for an unlabelled file).
     n_clusters: Optional[int] = ranged(None, 2)
+    # Names of the views in messages and metrics.json (default: the file's, else view_V).
     view_names: Optional[list[str]] = None
     # One entry per view, or one entry for all views; steps joined by '+': none, standardize, minmax, l2, pca:D.
     preprocess: list[str] = field(default_factory=lambda: ["none"])
+    # auto: the file's published split when it has one; none; published; stratified (seeded).
     split: Split = Split.auto
     # NaN/Inf in a view: refuse the file (default) or replace them by 0 with a warning.
     on_nonfinite: NonFinite = NonFinite.error
+    # Training share of a stratified split.
     train_fraction: float = ranged(2 / 3, 0, 1, low_open=True, high_open=True)
     # Synthetic data only.
     n_views: int = positive(2)
+    # Standard deviation of the synthetic samples around their cluster means.
     noise: float = count(1.0)
+    # Seed of the synthetic data (independent of the run's seed).
     data_seed: int = 0
 
 
@@ -197,7 +208,9 @@ class MethodConfig:
 class KMeansConfig(MethodConfig):
     _target_: str = "mmc_bench.methods.baselines.KMeansConcat"
     name: str = "kmeans"
+    # k-means restarts (the lowest inertia is kept).
     n_init: int = positive(10)
+    # Lloyd iterations per restart at most.
     max_iter: int = positive(300)
 
 
@@ -205,8 +218,11 @@ class KMeansConfig(MethodConfig):
 class KMeansViewConfig(MethodConfig):
     _target_: str = "mmc_bench.methods.baselines.KMeansView"
     name: str = "kmeans_view"
+    # The view k-means runs on (0-based).
     view: int = count(0)
+    # k-means restarts (the lowest inertia is kept).
     n_init: int = positive(10)
+    # Lloyd iterations per restart at most.
     max_iter: int = positive(300)
 
 
@@ -220,8 +236,11 @@ class KMeansMixedConfig(KMeansConfig):
 class SpectralConfig(MethodConfig):
     _target_: str = "mmc_bench.methods.baselines.SpectralConcat"
     name: str = "spectral"
+    # scikit-learn affinity: nearest_neighbors or rbf.
     affinity: str = "nearest_neighbors"
+    # Neighbours of the kNN affinity graph.
     n_neighbors: int = positive(10)
+    # k-means restarts (the lowest inertia is kept).
     n_init: int = positive(10)
 
 
@@ -239,6 +258,7 @@ class RunConfig:
     data_dir: str = "${oc.env:MMC_DATA_DIR,data}"
     # paired: every view; mixed: one modality per sample (DM2C); incomplete: views lost at missing_rate.
     setting: Setting = Setting.paired
+    # Chance that each droppable view of a sample is lost, with setting=incomplete.
     missing_rate: float = ranged(0.0, 0, 1, high_open=True)
     # Views that the incomplete setting may drop (all when null).
     missing_views: Optional[list[int]] = None

@@ -22,7 +22,7 @@ def test_describe_lists_a_methods_keys_with_defaults_ranges_and_yaml_values(tmp_
     assert code == 0
     assert "Keys (schema EAMCConfig, set as method.KEY=VALUE):" in out
     assert "method.lr_encoder = 0.0002  (schema default 1e-05)" in out  # the YAML's own value
-    assert "method.epochs = 500\n      (must be ≥ 0)" in out
+    assert "method.epochs = 500\n      Passes over the data. (must be ≥ 0)" in out
     assert "method.discriminator_loss = reference" in out and "Choices: reference, logits." in out
     code, _, err = run_app("describe", "nope", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
     assert code == 2 and "no method 'nope'" in err and "eamc_small" in err

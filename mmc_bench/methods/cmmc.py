@@ -54,14 +54,23 @@ class CrossEntropyOn(str, Enum):
 class CMMCConfig(MethodConfig):
     _target_: str = "mmc_bench.methods.cmmc.CMMC"
     name: str = "cmmc"
+    # Autoencoder widths per view; the last is the latent size.
     encoder_layers: list[int] = field(default_factory=lambda: [500, 500, 2000, 512])
+    # Size of the feature head's L2-normalised output.
     feature_dim: int = positive(128)
+    # linear heads (the code) or latent-512-out MLPs (the paper).
     head_depth: HeadDepth = HeadDepth.linear
+    # Temperature of the feature NT-Xent.
     tau_feature: float = positive(0.5)
+    # Temperature of the cluster-column NT-Xent.
     tau_label: float = positive(1.0)
+    # Weight of the cluster-balance (negative entropy) term.
     balance_weight: float = count(1.0)
+    # Adam learning rate (all phases).
     lr: float = positive(3e-4)
+    # Samples per step of pre-training and contrastive learning.
     batch_size: int = positive(256)
+    # Autoencoder pre-training epochs (MSE).
     pretrain_epochs: int = count(200)
     # Per dataset in the paper: BDGP 10, MNIST-USPS 50, CCV 50, Caltech 50, Fashion 100 (experiment/ YAMLs).
     contrastive_epochs: int = count(50)
@@ -73,8 +82,11 @@ class CMMCConfig(MethodConfig):
     # gradient, memory bounded by the chunk's activations); below it, one forward pass as in the code. Every
     # shared data set fits in one chunk.
     finetune_chunk: int = positive(8192)
+    # per_view: k-means on each view's features (the code); concat: one k-means (the paper).
     pseudo_label: PseudoLabel = PseudoLabel.per_view
+    # probs: cross-entropy on softmax outputs (the code); log_probs: -sum p log q (the paper).
     ce_on: CrossEntropyOn = CrossEntropyOn.probs
+    # k-means restarts for the pseudo-labels.
     kmeans_n_init: int = positive(100)
 
 
