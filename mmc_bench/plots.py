@@ -23,6 +23,7 @@ from sklearn.metrics.cluster import contingency_matrix  # noqa: E402
 from mmc_bench.metrics import hungarian_map  # noqa: E402
 
 TSNE_POINTS = 800
+PANELS_PER_ROW = 4
 NOT_LOSSES = ("epoch", "clusters_used", "skipped_batches", "realigned", "label_change")
 
 
@@ -53,11 +54,16 @@ def plot_loss_curves(
         ]
         for phase in phases
     }  # fmt: skip
-    columns = max(len(t) for t in panels.values())
-    fig, axes = plt.subplots(len(phases), columns, figsize=(3.2 * columns, 2.6 * len(phases)), squeeze=False)
-    for row, phase in zip(axes, phases):
+    columns = min(PANELS_PER_ROW, max(len(t) for t in panels.values()))
+    layout = [
+        (phase, panels[phase][i : i + columns])
+        for phase in phases
+        for i in range(0, len(panels[phase]), columns)
+    ]
+    fig, axes = plt.subplots(len(layout), columns, figsize=(3.4 * columns, 2.7 * len(layout)), squeeze=False)
+    for row, (phase, terms) in zip(axes, layout):
         part = history[history["phase"] == phase]
-        for ax, term in zip(row, panels[phase]):
+        for ax, term in zip(row, terms):
             weight = weights.get(term, 1.0)
             values = part[term] * weight
             ax.plot(part["epoch"], values, lw=1.2)
@@ -67,7 +73,7 @@ def plot_loss_curves(
             ax.set(title=f"{phase}: {label}", xlabel=units.get(phase, "epoch"))
             drawn[f"{phase}: {label}"] = values.tolist()
             ax.title.set_fontsize(9)
-        for ax in row[len(panels[phase]) :]:
+        for ax in row[len(terms) :]:
             ax.axis("off")
     fig.suptitle(f"Loss terms, {run_title(record)}" if record else "Loss terms")
     fig.tight_layout()
