@@ -20,7 +20,7 @@ DEFAULT_METRICS = ("acc", "nmi", "ari", "purity")
 LABEL_FREE_METRICS = ("silhouette", "calinski_harabasz", "davies_bouldin", "size_entropy", "clusters_used")
 PROTOCOLS = ("mean", "best-loss", "both", *(f"select:{k}" for k in OBJECTIVES))
 LAYOUTS = ("methods", "datasets")
-PAPER_RESULTS = Path(__file__).resolve().parent.parent / "conf" / "paper_results.yaml"
+PAPER_RESULTS = Path(__file__).resolve().parent / "resources" / "paper_results.yaml"
 SIGNIFICANCE_LEVEL = 0.05
 
 
@@ -189,7 +189,7 @@ def label_free_agreement(runs: pd.DataFrame, reference: str = "acc") -> pd.DataF
 
 
 def load_paper_results(path: Path = PAPER_RESULTS) -> pd.DataFrame:
-    """The papers' headline numbers (conf/paper_results.yaml) as a table: paper, protocol, method, dataset, metric, value."""
+    """The papers' headline numbers (mmc_bench/resources/paper_results.yaml) as a table: paper, protocol, method, dataset, metric, value."""
     with open(path) as handle:
         return pd.DataFrame(yaml.safe_load(handle)["results"])
 
@@ -468,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--paper",
         action="store_true",
-        help="add the papers' numbers (conf/paper_results.yaml) with the difference",
+        help="add the papers' numbers (mmc_bench/resources/paper_results.yaml) with the difference",
     )
     parser.add_argument(
         "--significance-vs",

@@ -72,8 +72,9 @@ def variant_label(override_dirname: str, method: str = "") -> str:
     return ",".join(item for item in items if not item.startswith("experiment="))
 
 
-# conf/ sits beside the package (an editable install), so its path is absolute, not a python module.
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+# The configs ship inside the package (mmc_bench/conf; conf/ at the top of the checkout links to it), so an
+# installed mmc-bench finds them from any folder.
+CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")

@@ -185,7 +185,7 @@ def bench(case: str, extra: list[str], peak: float) -> list[dict[str, Any]]:
 
     overrides = shlex.split(case) + extra + ["plots=none"]
     method = compose_run_config(*overrides).method.name
-    # Short schedules (profile 'bench' of conf/benchmark.yaml): enough epochs per phase for a median.
+    # Short schedules (profile 'bench' of mmc_bench/resources/benchmark.yaml): enough epochs per phase for a median.
     overrides += _profile("bench", method)
     timed, flops = (_subprocess(overrides, count) for count in (False, True))
     rows = []
@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         table = pd.DataFrame(scaling(args.methods, sizes, args.view_dims, args.clusters, args.set))
         header = (
             f"Device {device}, torch threads {torch.get_num_threads()}; synthetic data, views "
-            f"{args.view_dims}, K={args.clusters}; schedules: profile 'scaling' of conf/benchmark.yaml.\n\n"
+            f"{args.view_dims}, K={args.clusters}; schedules: profile 'scaling' of mmc_bench/resources/benchmark.yaml.\n\n"
         )
         return _write(table, header, args.out / "scaling")
     peak = matmul_peak(device)

@@ -1,4 +1,4 @@
-"""`make benchmark`: run the sweeps listed in conf/benchmark.yaml, one after another, into one folder."""
+"""`make benchmark`: run the sweeps listed in mmc_bench/resources/benchmark.yaml, one after another, into one folder."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-PLAN = Path(__file__).resolve().parent.parent / "conf" / "benchmark.yaml"
+PLAN = Path(__file__).resolve().parent / "resources" / "benchmark.yaml"
 
 
 def sweep_commands(
@@ -45,9 +45,11 @@ def sweep_commands(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Run every sweep of conf/benchmark.yaml (finished runs are skipped)."
+        description="Run every sweep of mmc_bench/resources/benchmark.yaml (finished runs are skipped)."
     )
-    parser.add_argument("--profile", default=None, help="a profile of conf/benchmark.yaml, e.g. quick")
+    parser.add_argument(
+        "--profile", default=None, help="a profile of mmc_bench/resources/benchmark.yaml, e.g. quick"
+    )
     parser.add_argument("--out", type=Path, default=None, help="default outputs/benchmark[_PROFILE]")
     parser.add_argument(
         "--threads", type=int, default=0, help="torch CPU threads per run (0 = torch's default)"

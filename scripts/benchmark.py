@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""python scripts/benchmark.py [--profile quick] [--methods cmmc,jecl] [--dry-run]: the sweeps of conf/benchmark.yaml."""
+"""python scripts/benchmark.py [--profile quick] [--methods cmmc,jecl] [--dry-run]: the sweeps of mmc_bench/resources/benchmark.yaml."""
 
 import sys
 

@@ -1,6 +1,7 @@
 """Paper-style tables, the reproduction report, the benchmark plan and the figures."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from mmc_bench.aggregate import (
     main,
     summarize,
 )
+from mmc_bench.app import CONFIG_DIR
 from mmc_bench.benchmark import PLAN, sweep_commands
 from mmc_bench.plots import main as plot_main
 from mmc_bench.report import main as report_main
@@ -137,7 +139,7 @@ def test_benchmark_plan_composes_single_method_sweeps():
         sweep_commands(plan, "slow", PLAN.parent, 1, set())
     # every method of the plan is a registered method with a YAML
     methods = {s["method"] for s in plan["sweeps"]}
-    assert all((PLAN.parent / "method" / f"{m}.yaml").is_file() for m in methods)
+    assert all((Path(CONFIG_DIR) / "method" / f"{m}.yaml").is_file() for m in methods)
 
 
 def test_plot_script_writes_the_figures_of_a_tiny_run(tmp_path):

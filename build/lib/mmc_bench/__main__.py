@@ -1,0 +1,3 @@
+from mmc_bench.app import main
+
+main()

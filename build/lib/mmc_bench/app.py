@@ -1,0 +1,263 @@
+"""The Hydra application behind ``python -m mmc_bench`` and ``mmc-bench``."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from mmc_bench.callbacks import record_job_outcome
+from mmc_bench.config import apply_method_scoped_keys, register_configs
+from mmc_bench.describe import help_text
+from mmc_bench.errors import UserError
+from mmc_bench.identity import identity_differences, run_identity
+from mmc_bench.runner import METRICS_FILE, failure_record, read_completed, resolve_device, run_experiment
+from mmc_bench.storage import run_folder_lock, write_failure_message, write_json_atomic, write_text_atomic
+from mmc_bench.validity import LABEL_BASED_OBJECTIVES, OBJECTIVES, objective_value
+
+log = logging.getLogger("mmc_bench")
+# Bad input or an unusable folder: 2; training failed (diverged) or crashed: 1; stopped by a signal: 130.
+EXIT_CODES = {"refused": 2, "failed": 1, "interrupted": 130}
+SUMMARY_KEYS = ("acc", "nmi", "nmi_geometric", "ari", "purity", "f_score", "final_loss", "wall_time_s")
+LABEL_FREE_KEYS = ("silhouette", "calinski_harabasz", "davies_bouldin", "size_entropy", "clusters_used")
+
+
+def _path_suffix(override_dirname: str, method: str = "") -> str:
+    """Extra overrides become a sub-folder, so runs that differ only in hyper-parameters never share a folder."""
+    items = ",".join(scoped_overrides(override_dirname, method))
+    return f"/{items}" if items else ""
+
+
+OVERRIDE_SEPARATOR = re.compile(r",(?![^\[]*\])")  # a comma outside [...] (lists hold commas too)
+
+
+def scoped_overrides(override_dirname: str, method: str) -> list[str]:
+    """The overrides that concern a job of ``method``: +for_method.M.KEY=V becomes method.KEY=V for method M
+    and is dropped for every other method."""
+    items = []
+    for item in OVERRIDE_SEPARATOR.split(override_dirname):
+        if item.lstrip("+").startswith("for_method."):
+            item = item.lstrip("+")
+            scope, _, rest = item[len("for_method.") :].partition(".")
+            if scope != method:
+                continue
+            item = f"method.{rest}"
+        if item:
+            items.append(item)
+    return items
+
+
+OmegaConf.register_new_resolver("mmc_suffix", _path_suffix, replace=True)
+# --help is built from the method YAMLs and the schemas' comments (mmc_bench/describe.py).
+# Hydra fills the template with string.Template, so a literal $ is written $$.
+OmegaConf.register_new_resolver(
+    "mmc_help", lambda: help_text(Path(CONFIG_DIR)).replace("$", "$$"), replace=True
+)
+register_configs()
+
+
+def variant_label(override_dirname: str, method: str = "") -> str:
+    """The hyper-parameter overrides that distinguish this run, without the experiment preset."""
+    items = scoped_overrides(override_dirname, method)
+    return ",".join(item for item in items if not item.startswith("experiment="))
+
+
+# The configs ship inside the package (mmc_bench/conf; conf/ at the top of the checkout links to it), so an
+# installed mmc-bench finds them from any folder.
+CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
+def _app(cfg: DictConfig) -> float:
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    try:
+        apply_method_scoped_keys(cfg)
+        with run_folder_lock(run_dir):
+            save_hydra_files(cfg, run_dir)
+            status, value = _run_in_locked_folder(cfg, run_dir, multirun)
+    except UserError as exc:
+        # The folder is in use, or its completed result belongs to another run: nothing there is touched.
+        status, value = "refused", float("nan")
+        _report_error(str(exc), multirun)
+    if multirun:
+        record_job_outcome(status, run_dir)
+        if status != "interrupted":
+            return value
+    if status in EXIT_CODES:
+        sys.exit(EXIT_CODES[status])
+    return value
+
+
+def _run_in_locked_folder(cfg: DictConfig, run_dir: Path, multirun: bool) -> tuple[str, float]:
+    """(status, value returned to Hydra) of one job whose folder this process holds."""
+    variant = variant_label(HydraConfig.get().job.override_dirname, cfg.method.name)
+    warn_if_label_based(str(cfg.objective))
+    previous = read_completed(run_dir)
+    if previous is not None and cfg.skip_completed:
+        check_same_run(previous, cfg, run_dir)
+        print(f"already completed in {run_dir} (skip_completed=false runs it again)")
+        print_summary(previous, run_dir)
+        return "skipped", objective_value(previous, str(cfg.objective))
+    if cfg.threads == 0:
+        cfg.threads = threads_per_job(HydraConfig.get().launcher.get("n_jobs") if multirun else None)
+    try:
+        record = run_experiment(cfg, run_dir, variant)
+    except UserError as exc:
+        record_failure(run_dir, failure_record(cfg, variant, str(exc)))
+        _report_error(str(exc), multirun)
+        return "refused", float("nan")
+    except OSError as exc:
+        # A write outside the atomic helpers (TensorBoard events) failed: the atomic files are whole.
+        message = write_failure_message("the results", run_dir, exc)
+        record_failure(run_dir, failure_record(cfg, variant, message))
+        _report_error(message, multirun)
+        return "refused", float("nan")
+    except Exception as exc:
+        # A bug, not bad input: the traceback goes to a file, the console gets one line.
+        trace = run_dir / "traceback.log"
+        with contextlib.suppress(OSError):
+            trace.write_text(traceback.format_exc())
+        record_failure(run_dir, failure_record(cfg, variant, repr(exc)))
+        _report_error(f"the run crashed ({type(exc).__name__}: {exc}); the traceback is in {trace}", multirun)
+        return "failed", float("nan")
+    print_summary(record, run_dir)
+    if record["status"] == "completed":
+        return "completed", objective_value(record, str(cfg.objective))
+    return ("interrupted" if record["status"] == "interrupted" else "failed"), float("nan")
+
+
+def warn_if_label_based(objective: str) -> None:
+    if objective in LABEL_BASED_OBJECTIVES:
+        log.warning(
+            "objective=%s reads the labels: a search or a selection on it tunes on the test labels; "
+            "use a label-free objective (%s) for any choice you report",
+            objective,
+            ", ".join(OBJECTIVES),
+        )
+
+
+def check_same_run(previous: dict[str, Any], cfg: DictConfig, run_dir: Path) -> None:
+    """A completed result is only reused for the run it was computed for (see mmc_bench.identity)."""
+    if "identity" not in previous:
+        print(f"note: {run_dir} was completed before run identities were recorded; it is reused as it is")
+        return
+    current = run_identity(cfg, resolve_device(cfg.device).type)
+    differences = identity_differences(previous["identity"], current)
+    if differences:
+        raise UserError(
+            f"{run_dir} holds a completed run that differs from this one in {' and '.join(differences)}; "
+            "give this run its own folder with hydra.run.dir=DIR (hydra.sweep.dir for a sweep), or set "
+            "skip_completed=false to replace that result"
+        )
+
+
+def _report_error(message: str, multirun: bool) -> None:
+    if multirun:
+        log.error("run failed: %s", message)
+    else:
+        print(f"error: {message}", file=sys.stderr)
+
+
+def save_hydra_files(cfg: DictConfig, run_dir: Path) -> None:
+    """Hydra's .hydra/ record of the job, written once this process holds the folder (hydra.output_subdir is
+    null so that a refused second run never overwrites the first one's)."""
+    hydra_cfg = HydraConfig.get()
+    folder = run_dir / ".hydra"
+    folder.mkdir(exist_ok=True)
+    files = {
+        "config.yaml": cfg,
+        "hydra.yaml": OmegaConf.create({"hydra": hydra_cfg}),
+        "overrides.yaml": hydra_cfg.overrides.task,
+    }
+    for name, node in files.items():
+        write_text_atomic(folder / name, OmegaConf.to_yaml(node))
+
+
+def _describe(names: list[str]) -> None:
+    from mmc_bench.describe import describe_method
+
+    if len(names) != 1:
+        print("usage: python -m mmc_bench describe METHOD (e.g. describe eamc)", file=sys.stderr)
+        sys.exit(2)
+    try:
+        print(describe_method(names[0], Path(CONFIG_DIR)))
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(0)
+
+
+def compose_run_config(*overrides: str) -> DictConfig:
+    """The run config exactly as the command line composes it, without running (benchmarks, tests)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def threads_per_job(parallel_jobs: int | None) -> int:
+    """With jobs running side by side (joblib's n_jobs), share the cores between them; else torch's default (0)."""
+    if not parallel_jobs or parallel_jobs == 1:
+        return 0
+    cores = os.cpu_count() or 1
+    jobs = cores if parallel_jobs < 0 else min(parallel_jobs, cores)
+    return max(1, cores // jobs)
+
+
+def record_failure(run_dir: Path, record: dict[str, Any]) -> None:
+    """Write a failed metrics.json, unless the folder already holds a completed result (never lose one).
+    When even that write fails (a full disk), the console message is all there is."""
+    if read_completed(run_dir) is None:
+        with contextlib.suppress(OSError, UserError):
+            write_json_atomic(run_dir / METRICS_FILE, record)
+
+
+def print_summary(record: dict[str, Any], run_dir: Path) -> None:
+    head = f"{record['method']} on {record['dataset']} ({record['setting']}, seed {record['seed']}): {record['status']}"
+    if record["status"] != "completed":
+        print(f"{head}: {record.get('error', '')}")
+        return
+    print(f"{head}\n  labels:     {_figures(record, SUMMARY_KEYS)}")
+    label_free = record.get("label_free")
+    if label_free:
+        print(
+            f"  label-free: {_figures(label_free, LABEL_FREE_KEYS)} (on the {label_free.get('indices_on')})"
+        )
+    print(f"  outputs: {run_dir}")
+
+
+def _figures(values: dict[str, Any], keys: tuple[str, ...]) -> str:
+    return "  ".join(
+        f"{k}={values[k]:.4f}" if isinstance(values.get(k), float) else f"{k}={values.get(k)}"
+        for k in keys
+        if k in values
+    )
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "describe":
+        _describe(sys.argv[2:])
+    try:
+        _app()
+    except KeyboardInterrupt:
+        # Ctrl-C outside a training loop (between a sweep's jobs, while loading data): nothing half-written.
+        print(
+            "interrupted; run the same command again to continue (finished runs are skipped)", file=sys.stderr
+        )
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,332 @@
+"""`make bench`: per method x dataset, wall time per epoch of each training phase (median), samples per
+second, FLOPs per epoch counted by torch's FlopCounterMode, the achieved fraction of this device's measured
+dense-matmul rate, peak memory, and the phase's matmul floor: the time its epoch's matrix products take
+when replayed alone, back to back, with the same shapes and memory layouts. No implementation that does the
+same float32 products on this device can run an epoch faster than that floor. Each case runs in its own
+process so peak RSS is its own."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+import yaml
+from torch.utils._python_dispatch import TorchDispatchMode
+
+DEFAULT_CASES = (
+    "experiment=cmmc_bdgp",
+    "method=eamc dataset=bdgp",
+    "method=dmim dataset=cub",
+    "experiment=jecl_cub",
+    "experiment=dm2c_wikipedia_sift",
+)
+
+# Mini-batch methods first; DMIM's reference schedule is full-batch and switches to mini-batches above
+# method.full_batch_limit.
+SCALING_METHODS = ("eamc", "dm2c", "cmmc", "dec", "jecl", "dmim")
+
+
+def matmul_peak(device: torch.device, size: int = 2048, seconds: float = 2.0) -> float:
+    """FLOP/s of a plain float32 matmul loop on ``device`` (the yardstick for every phase)."""
+    a, b = (torch.randn(size, size, device=device) for _ in range(2))
+    a @ b  # warm-up
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        count += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    return 2 * size**3 * count / (time.perf_counter() - start)
+
+
+MATMUL_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"}
+# (op name, ((shape, stride), ...) of its tensor arguments)
+MatmulCall = tuple[str, tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]]
+
+
+class MatmulRecorder(TorchDispatchMode):
+    """Counts every matrix product by op, operand shapes and strides (transposed operands stay transposed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: Counter[MatmulCall] = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func._schema.name in MATMUL_OPS:
+            operands = tuple((tuple(a.shape), tuple(a.stride())) for a in args if isinstance(a, torch.Tensor))
+            self.calls[(func._schema.name, operands)] += 1
+        return func(*args, **(kwargs or {}))
+
+    def take(self) -> Counter[MatmulCall]:
+        calls, self.calls = self.calls, Counter()
+        return calls
+
+
+def _operand(shape: tuple[int, ...], stride: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    storage = 1 + sum((size - 1) * step for size, step in zip(shape, stride))
+    return torch.randn(storage, device=device).as_strided(shape, stride)
+
+
+def matmul_floor(calls: Counter[MatmulCall], device: torch.device, repeats: int = 3) -> float:
+    """Seconds the recorded products take alone: each distinct call timed over its count (best of repeats)."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    total = 0.0
+    for (name, operands), count in calls.items():
+        op = getattr(torch.ops.aten, name.split("::")[1]).default
+        tensors = [_operand(shape, stride, device) for shape, stride in operands]
+        op(*tensors)  # warm-up
+        best = float("inf")
+        for _ in range(repeats):
+            sync()
+            start = time.perf_counter()
+            for _ in range(count):
+                op(*tensors)
+            sync()
+            best = min(best, time.perf_counter() - start)
+        total += best
+    return total
+
+
+def _phase_medians(marks: list[tuple[str, float]]) -> dict[str, tuple[float, int]]:
+    """Median per phase over its epochs after the first (which pays the phase's set-up), and the epoch count."""
+    phases: dict[str, list[float]] = {}
+    for phase, value in marks:
+        phases.setdefault(phase, []).append(value)
+    return {p: (statistics.median(v[1:] if len(v) > 1 else v), len(v)) for p, v in phases.items()}
+
+
+def run_case(overrides: list[str], count_flops: bool) -> dict[str, Any]:
+    """One fit in this process; returns per-phase seconds (or FLOPs) per epoch."""
+    from mmc_bench.app import compose_run_config
+    from mmc_bench.methods.base import FitContext
+    from mmc_bench.nn import kmeans
+    from mmc_bench.runner import build_method, prepare_dataset, resolve_device, seed_everything
+    from mmc_bench.tracking import RunLog
+
+    cfg = compose_run_config(*overrides)
+    seed_everything(cfg.seed)
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    data = prepare_dataset(cfg).train_part()
+    method = build_method(cfg.method)
+
+    class MarkedLog(RunLog):
+        def __init__(self, read):
+            super().__init__()
+            self.read, self.marks, self.last = read, [], read()
+
+        def epoch(self, epoch, scalars, phase="train"):
+            super().epoch(epoch, scalars, phase)
+            now = self.read()
+            self.marks.append((phase, now - self.last))
+            self.last = now
+
+    if count_flops:
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with FlopCounterMode(display=False) as counter, MatmulRecorder() as recorder:
+            log = MarkedLog(lambda: float(counter.get_total_flops()))
+            epoch_calls = EpochCalls(recorder)
+            log.epoch = epoch_calls.wrap(log.epoch)
+            method.fit(data, FitContext(cfg.seed, device, log))
+        floors = {phase: matmul_floor(calls, device) for phase, calls in epoch_calls.last.items()}
+    else:
+        sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        log = MarkedLog(lambda: (sync(), time.perf_counter())[1])
+        start = time.perf_counter()
+        method.fit(data, FitContext(cfg.seed, device, log))
+        total = time.perf_counter() - start
+        start = time.perf_counter()
+        method.predict(data)
+        sync()
+        predict_s = time.perf_counter() - start
+    out = {"phases": _phase_medians(log.marks), "n_train": data.n_samples, "device": str(device)}
+    if count_flops:
+        out["matmul_floor_s"] = floors
+    else:
+        out["fit_s"] = total
+        out["kmeans_s"] = sum(kmeans.SECONDS_SPENT)
+        out["predict_s"] = predict_s
+        out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        if device.type == "cuda":
+            out["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+class EpochCalls:
+    """The matrix products of each phase's last epoch, cut at the log's epoch marks."""
+
+    def __init__(self, recorder: MatmulRecorder) -> None:
+        self.recorder = recorder
+        self.last: dict[str, Counter[MatmulCall]] = {}
+
+    def wrap(self, epoch):
+        def marked(index, scalars, phase="train"):
+            self.last[phase] = self.recorder.take()
+            epoch(index, scalars, phase)
+
+        return marked
+
+
+def bench(case: str, extra: list[str], peak: float) -> list[dict[str, Any]]:
+    from mmc_bench.app import compose_run_config
+
+    overrides = shlex.split(case) + extra + ["plots=none"]
+    method = compose_run_config(*overrides).method.name
+    # Short schedules (profile 'bench' of mmc_bench/resources/benchmark.yaml): enough epochs per phase for a median.
+    overrides += _profile("bench", method)
+    timed, flops = (_subprocess(overrides, count) for count in (False, True))
+    rows = []
+    for phase, (seconds, epochs) in timed["phases"].items():
+        phase_flops = flops["phases"].get(phase, (float("nan"), 0))[0]
+        floor = flops["matmul_floor_s"].get(phase, float("nan"))
+        rows.append(
+            {
+                "case": case,
+                "phase": phase,
+                "epochs timed": epochs,
+                "s/epoch (median)": seconds,
+                "samples/s": timed["n_train"] / seconds if seconds > 0 else float("nan"),
+                "GFLOP/epoch": phase_flops / 1e9,
+                "% of matmul peak": 100 * phase_flops / seconds / peak if seconds > 0 else float("nan"),
+                "matmul floor s/epoch": floor,
+                **_run_columns(timed),
+            }
+        )
+    return rows
+
+
+def _run_columns(timed: dict[str, Any]) -> dict[str, Any]:
+    """Whole-run figures of one timed case (the same on each of its phase rows)."""
+    return {
+        "fit s": timed["fit_s"],
+        "k-means s": timed["kmeans_s"],
+        "predict s": timed["predict_s"],
+        "peak RSS MB": timed["peak_rss_mb"],
+        "CUDA peak MB": timed.get("cuda_peak_mb", float("nan")),
+        "device": timed["device"],
+    }
+
+
+def _profile(name: str, method: str) -> list[str]:
+    from mmc_bench.benchmark import PLAN
+
+    return yaml.safe_load(PLAN.read_text())["profiles"][name].get(method, [])
+
+
+def scaling(
+    methods: list[str], sizes: list[int], view_dims: list[int], n_clusters: int, extra: list[str]
+) -> list[dict[str, Any]]:
+    """Seconds per epoch of each phase and peak RSS of each method on ``synthetic`` data of growing n.
+
+    'x linear' compares each step up in n with proportional growth: 1.0 is exactly linear, 1.2 is 20 % slower.
+    """
+    rows = []
+    for method in methods:
+        previous: dict[str, tuple[int, float]] = {}
+        for n in sizes:
+            overrides = [
+                f"method={method}",
+                "dataset=synthetic",
+                f"dataset.n_samples={n}",
+                f"dataset.view_dims=[{','.join(map(str, view_dims))}]",
+                f"dataset.n_clusters={n_clusters}",
+                "plots=none",
+                *extra,
+                *_profile("scaling", method),
+            ]
+            timed = _subprocess(overrides, count_flops=False)
+            for phase, (seconds, epochs) in timed["phases"].items():
+                last_n, last_seconds = previous.get(phase, (n, float("nan")))
+                rows.append(
+                    {
+                        "method": method,
+                        "n": n,
+                        "phase": phase,
+                        "epochs timed": epochs,
+                        "s/epoch (median)": seconds,
+                        "x linear": (seconds / last_seconds) / (n / last_n) if n != last_n else float("nan"),
+                        **_run_columns(timed),
+                    }
+                )
+                previous[phase] = (n, seconds)
+    return rows
+
+
+def _subprocess(overrides: list[str], count_flops: bool) -> dict[str, Any]:
+    command = [sys.executable, "-m", "mmc_bench.bench", "--one", json.dumps(overrides)]
+    if count_flops:
+        command.append("--flops")
+    result = subprocess.run(
+        command, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"error: bench case {' '.join(overrides)} failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Time each training phase of each method (see module doc).")
+    parser.add_argument(
+        "cases", nargs="*", default=list(DEFAULT_CASES), help="override strings, one per case"
+    )
+    parser.add_argument(
+        "--set", nargs="*", default=[], help="overrides added to every case (e.g. device=cuda threads=2)"
+    )
+    parser.add_argument("--out", type=Path, default=Path("outputs/bench"))
+    parser.add_argument(
+        "--scaling",
+        action="store_true",
+        help="time each method on synthetic data of each --sizes instead of the cases (outputs scaling.md/csv)",
+    )
+    parser.add_argument("--methods", nargs="*", default=list(SCALING_METHODS))
+    parser.add_argument("--sizes", nargs="*", type=float, default=[1e4, 1e5, 1e6])
+    parser.add_argument("--view-dims", nargs="*", type=int, default=[50, 50])
+    parser.add_argument("--clusters", type=int, default=10)
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--flops", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one is not None:
+        print(json.dumps(run_case(json.loads(args.one), args.flops)))
+        return 0
+    device = torch.device("cuda" if torch.cuda.is_available() and "device=cpu" not in args.set else "cpu")
+    threads = next((int(s.split("=")[1]) for s in args.set if s.startswith("threads=")), 0)
+    if threads:
+        torch.set_num_threads(threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.scaling:
+        sizes = [int(n) for n in args.sizes]
+        table = pd.DataFrame(scaling(args.methods, sizes, args.view_dims, args.clusters, args.set))
+        header = (
+            f"Device {device}, torch threads {torch.get_num_threads()}; synthetic data, views "
+            f"{args.view_dims}, K={args.clusters}; schedules: profile 'scaling' of mmc_bench/resources/benchmark.yaml.\n\n"
+        )
+        return _write(table, header, args.out / "scaling")
+    peak = matmul_peak(device)
+    table = pd.DataFrame([row for case in args.cases for row in bench(case, args.set, peak)])
+    header = f"Device {device}, torch threads {torch.get_num_threads()}, float32 matmul peak {peak / 1e9:.1f} GFLOP/s.\n\n"
+    return _write(table, header, args.out / "bench")
+
+
+def _write(table: pd.DataFrame, header: str, stem: Path) -> int:
+    table.to_csv(stem.with_suffix(".csv"), index=False)
+    markdown = header + table.to_markdown(index=False, floatfmt=".3g") + "\n"
+    stem.with_suffix(".md").write_text(markdown)
+    print(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

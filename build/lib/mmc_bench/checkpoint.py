@@ -1,0 +1,141 @@
+"""Checkpoints every N epochs, a clean stop on SIGINT/SIGTERM, and resuming from the last checkpoint."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import torch
+
+from mmc_bench.errors import UserError
+from mmc_bench.storage import write_atomic
+
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+class Interrupted(Exception):
+    """The run was asked to stop (SIGINT/SIGTERM); its state at the end of the last epoch is saved."""
+
+    def __init__(self, signal_name: str, epoch: int):
+        self.signal_name = signal_name
+        self.epoch = epoch
+        super().__init__(f"stopped by {signal_name} after epoch {epoch}; resume=true continues from there")
+
+
+class StopRequest:
+    """Turns SIGINT/SIGTERM into a flag that a training loop checks between epochs (a second signal kills)."""
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopRequest:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave the default behaviour
+                pass
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signal_name is not None:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+        self.signal_name = signal.Signals(signum).name
+
+    @property
+    def requested(self) -> bool:
+        return self.signal_name is not None
+
+
+class Checkpointer:
+    """Saves a method's training state atomically every ``every`` epochs and on a stop request."""
+
+    def __init__(
+        self, run_dir: Path | None, every: int = 0, resume: bool = False, stop: StopRequest | None = None
+    ):
+        self.path = None if run_dir is None else run_dir / CHECKPOINT_FILE
+        self.every = every
+        self.resume = resume
+        self.stop = stop or StopRequest()
+
+    def load(self) -> dict[str, Any] | None:
+        """The saved state when resuming and a checkpoint exists, else None (a fresh start)."""
+        if not self.resume or self.path is None or not self.path.is_file():
+            return None
+        try:
+            return torch.load(self.path, map_location="cpu", weights_only=False)
+        except Exception as exc:  # noqa: BLE001 - truncated, empty or foreign bytes all end the same way
+            raise UserError(
+                f"{CHECKPOINT_FILE} in {self.path.parent} is unreadable ({type(exc).__name__}); delete it "
+                "(the run then starts over) or run with resume=false"
+            ) from None
+
+    def end_of_epoch(self, epoch: int, state: Any) -> None:
+        """Save when due or asked to stop; then raise Interrupted if a stop was asked for.
+
+        ``state`` is a callable returning the state dict, so nothing is gathered on epochs that save nothing.
+        """
+        due = self.every > 0 and (epoch + 1) % self.every == 0
+        if self.path is not None and (due or self.stop.requested):
+            self._save(state())
+        if self.stop.requested:
+            raise Interrupted(self.stop.signal_name or "signal", epoch)
+
+    def _save(self, state: dict[str, Any]) -> None:
+        write_atomic(self.path, lambda handle: torch.save(state, handle))
+
+    def clear(self) -> None:
+        """A finished run needs no checkpoint."""
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+def capture_training_state(
+    epoch: int,
+    modules: dict[str, torch.nn.Module],
+    optimizers: list[torch.optim.Optimizer | None],
+    order: torch.Generator,
+    history: list[dict[str, Any]],
+    **extra: Any,
+) -> dict[str, Any]:
+    """What a resumed run needs to continue exactly as an uninterrupted one: weights, optimizer states,
+    the batch-order and global RNG states, the history so far, and method-specific ``extra`` values."""
+    return {
+        "epoch": epoch,
+        "modules": {name: module.state_dict() for name, module in modules.items()},
+        "optimizers": [None if o is None else o.state_dict() for o in optimizers],
+        "batch_order": order.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "history": list(history),
+        "extra": extra,
+    }
+
+
+def restore_training_state(
+    saved: dict[str, Any],
+    modules: dict[str, torch.nn.Module],
+    optimizers: list[torch.optim.Optimizer | None],
+    order: torch.Generator,
+) -> dict[str, Any]:
+    """Load what ``capture_training_state`` saved into the given objects; return its ``extra`` values."""
+    if not isinstance(saved, dict) or not {"modules", "optimizers", "extra"} <= saved.keys():
+        raise UserError(
+            f"{CHECKPOINT_FILE} in the run folder was written by an older mmc_bench and cannot be resumed; "
+            "delete it (the run then starts over) or run with resume=false"
+        )
+    for name, module in modules.items():
+        module.load_state_dict(saved["modules"][name])
+    for optimizer, state in zip(optimizers, saved["optimizers"]):
+        if optimizer is not None and state is not None:
+            optimizer.load_state_dict(state)
+    order.set_state(saved["batch_order"])
+    torch.set_rng_state(saved["torch_rng"])
+    return {**saved["extra"], "history": saved["history"], "epoch": saved["epoch"]}

@@ -1,0 +1,316 @@
+"""Structured configs: every group has a dataclass schema, so a mistyped key or a wrong type is refused."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from mmc_bench.errors import UserError
+
+
+@dataclass(frozen=True)
+class Range:
+    """Allowed values of a numeric key: ``low <= v`` (or ``low < v`` when ``low_open``), same for ``high``."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+
+    def admits(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def __str__(self) -> str:
+        if self.high == math.inf:
+            return f"{'>' if self.low_open else '≥'} {self.low:g}"
+        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+        return f"in {left}{self.low:g}, {self.high:g}{right}"
+
+
+def ranged(default: Any, low: float = -math.inf, high: float = math.inf, **bounds: bool) -> Any:
+    """A dataclass field whose value is checked against a Range before a run starts (see check_ranges)."""
+    return field(default=default, metadata={"range": Range(low, high, **bounds)})
+
+
+def count(default: int) -> Any:
+    """An integer that counts something and cannot be negative (epochs, restarts)."""
+    return ranged(default, 0)
+
+
+def positive(default: Any) -> Any:
+    """A size, interval or rate that must be above 0 (batch sizes, intervals, learning rates)."""
+    return ranged(default, 0, low_open=True)
+
+
+def check_ranges(node: Any, prefix: str) -> None:
+    """Refuse the first out-of-range value in a structured config, with its key, value and allowed range."""
+    if not dataclasses.is_dataclass(node):
+        return
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        key = f"{prefix}{f.name}"
+        allowed = f.metadata.get("range")
+        if allowed is not None and value is not None and not allowed.admits(value):
+            raise UserError(f"{key}={value} is out of range: {key} must be {allowed}")
+        check_ranges(value, f"{key}.")
+
+
+def check_keys(node: DictConfig, prefix: str) -> None:
+    """Refuse keys a typed node's schema does not have (e.g. added with +method.KEY=...)."""
+    schema = OmegaConf.get_type(node)
+    if not dataclasses.is_dataclass(schema):
+        return
+    known = {f.name for f in dataclasses.fields(schema)}
+    extra = sorted(set(node.keys()) - known)
+    if extra:
+        raise UserError(
+            f"{prefix}{extra[0]} is not a key of {schema.__name__}, so it would change nothing; drop it "
+            f"(the keys are: {', '.join(sorted(k for k in known if not k.startswith('_')))})"
+        )
+    for name in known & set(node.keys()):
+        child = node._get_node(name)
+        if isinstance(child, DictConfig) and not child._is_none() and not child._is_missing():
+            check_keys(child, f"{prefix}{name}.")
+
+
+def apply_method_scoped_keys(cfg: DictConfig) -> None:
+    """Merge ``for_method.<this method>`` into ``cfg.method`` (the schema refuses a key it does not have)."""
+    scoped = (cfg.get("for_method") or {}).get(cfg.method.name)
+    if not scoped:
+        return
+    for key, value in scoped.items():
+        if key not in cfg.method:
+            raise UserError(
+                f"for_method.{cfg.method.name}.{key}: {key} is not a key of method '{cfg.method.name}'; "
+                f"see python -m mmc_bench describe {cfg.method.name}"
+            )
+        cfg.method[key] = value
+
+
+def validate_run_config(cfg: DictConfig) -> None:
+    """Every schema key known and every bounded value in range, before anything is written."""
+    for group in ("method", "dataset"):
+        check_keys(cfg[group], f"{group}.")
+    check_ranges(OmegaConf.to_object(cfg.method), "method.")
+    check_ranges(OmegaConf.to_object(cfg.dataset), "dataset.")
+    run = {f.name: f for f in dataclasses.fields(RunConfig)}
+    for name, f in run.items():
+        allowed = f.metadata.get("range")
+        value = cfg.get(name)
+        if allowed is not None and value is not None and not allowed.admits(value):
+            raise UserError(f"{name}={value} is out of range: {name} must be {allowed}")
+
+
+class Setting(str, Enum):
+    paired = "paired"
+    mixed = "mixed"
+    incomplete = "incomplete"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Source(str, Enum):
+    file = "file"
+    digits = "digits"
+    synthetic = "synthetic"
+
+
+class NonFinite(str, Enum):
+    error = "error"
+    impute_zero = "impute_zero"
+
+
+class Plots(str, Enum):
+    all = "all"
+    fast = "fast"  # everything but the t-SNE figure
+    none = "none"
+
+
+class Objective(str, Enum):
+    """What a run returns to Hydra (a sweeper maximises it; lower-is-better scores are negated)."""
+
+    silhouette = "silhouette"
+    calinski_harabasz = "calinski_harabasz"
+    davies_bouldin = "davies_bouldin"
+    final_loss = "final_loss"
+    size_entropy = "size_entropy"
+    # These read the labels: a search on them tunes on the test set. Never the default; they warn.
+    acc = "acc"
+    nmi = "nmi"
+    ari = "ari"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Split(str, Enum):
+    auto = "auto"  # the file's published split when it has one, else none
+    none = "none"
+    published = "published"
+    stratified = "stratified"
+
+
+@dataclass
+class DatasetConfig:
+    name: str = MISSING
+    # file (dataset.path or files under data_dir), digits (embedded) or synthetic (Gaussian mixtures).
+    source: Source = Source.file
+    # Candidate paths relative to data_dir; the first that exists is loaded.
+    files: list[str] = field(default_factory=list)
+    # A user's own file (absolute, or relative to the working directory); takes precedence over files.
+    path: Optional[str] = None
+    # Optional text files holding the labels (one row per sample, concatenated in order).
+    labels_files: list[str] = field(default_factory=list)
+    # Column of the labels in labels_files (0-based).
+    labels_column: int = count(2)
+    # Where the data comes from (printed when the file is missing).
+    origin: str = ""
+    # Expected sample count (checked against the file); the size of synthetic data.
+    n_samples: Optional[int] = positive(None)
+    # Expected dims per view (checked against the file); the dims of synthetic views.
+    view_dims: Optional[list[int]] = None
+    # K; read off the labels when null (required for an unlabelled file).
+    n_clusters: Optional[int] = ranged(None, 2)
+    # Names of the views in messages and metrics.json (default: the file's, else view_V).
+    view_names: Optional[list[str]] = None
+    # One entry per view, or one entry for all views; steps joined by '+': none, standardize, minmax, l2, pca:D.
+    preprocess: list[str] = field(default_factory=lambda: ["none"])
+    # auto: the file's published split when it has one; none; published; stratified (seeded).
+    split: Split = Split.auto
+    # NaN/Inf in a view: refuse the file (default) or replace them by 0 with a warning.
+    on_nonfinite: NonFinite = NonFinite.error
+    # Training share of a stratified split.
+    train_fraction: float = ranged(2 / 3, 0, 1, low_open=True, high_open=True)
+    # Synthetic data only.
+    n_views: int = positive(2)
+    # Standard deviation of the synthetic samples around their cluster means.
+    noise: float = count(1.0)
+    # Seed of the synthetic data (independent of the run's seed).
+    data_seed: int = 0
+
+
+@dataclass
+class MethodConfig:
+    _target_: str = MISSING
+    name: str = MISSING
+
+
+@dataclass
+class KMeansConfig(MethodConfig):
+    _target_: str = "mmc_bench.methods.baselines.KMeansConcat"
+    name: str = "kmeans"
+    # k-means restarts (the lowest inertia is kept).
+    n_init: int = positive(10)
+    # Lloyd iterations per restart at most.
+    max_iter: int = positive(300)
+
+
+@dataclass
+class KMeansViewConfig(MethodConfig):
+    _target_: str = "mmc_bench.methods.baselines.KMeansView"
+    name: str = "kmeans_view"
+    # The view k-means runs on (0-based).
+    view: int = count(0)
+    # k-means restarts (the lowest inertia is kept).
+    n_init: int = positive(10)
+    # Lloyd iterations per restart at most.
+    max_iter: int = positive(300)
+
+
+@dataclass
+class KMeansMixedConfig(KMeansConfig):
+    _target_: str = "mmc_bench.methods.baselines.KMeansMixed"
+    name: str = "kmeans_mixed"
+
+
+@dataclass
+class SpectralConfig(MethodConfig):
+    _target_: str = "mmc_bench.methods.baselines.SpectralConcat"
+    name: str = "spectral"
+    # scikit-learn affinity: nearest_neighbors or rbf.
+    affinity: str = "nearest_neighbors"
+    # Neighbours of the kNN affinity graph.
+    n_neighbors: int = positive(10)
+    # k-means restarts (the lowest inertia is kept).
+    n_init: int = positive(10)
+
+
+@dataclass
+class RunConfig:
+    # The data (a conf/dataset YAML, or dataset=file dataset.path=F for your own file).
+    dataset: DatasetConfig = MISSING
+    # The method (a conf/method YAML; its keys: python -m mmc_bench describe NAME).
+    method: Any = MISSING
+    # Seeds the weights, batch order, view masks, splits and k-means restarts.
+    seed: int = count(0)
+    # auto = CUDA when available, else CPU; or cpu, cuda, cuda:N.
+    device: str = "auto"
+    # Folder with the benchmark files (the environment variable MMC_DATA_DIR overrides the default).
+    data_dir: str = "${oc.env:MMC_DATA_DIR,data}"
+    # paired: every view; mixed: one modality per sample (DM2C); incomplete: views lost at missing_rate.
+    setting: Setting = Setting.paired
+    # Chance that each droppable view of a sample is lost, with setting=incomplete.
+    missing_rate: float = ranged(0.0, 0, 1, high_open=True)
+    # Views that the incomplete setting may drop (all when null).
+    missing_views: Optional[list[int]] = None
+    # A sweep's folder under outputs/sweeps/.
+    sweep_name: str = "${now:%Y-%m-%d_%H-%M-%S}"
+    # A run whose directory already holds a completed metrics.json of the same run identity is not run again.
+    skip_completed: bool = True
+    # CPU threads for torch (0 = torch's default).
+    threads: int = count(0)
+    # predictions.csv/.npz in the run folder (labels, soft assignments, embedding).
+    save_predictions: bool = True
+    # Figures in the run folder (loss curves, t-SNE, confusion matrix, view weights); scripts/plot.py redraws them.
+    plots: Plots = Plots.all
+    # Save the training state every N epochs (0 = only when stopped by SIGINT/SIGTERM).
+    checkpoint_every: int = count(50)
+    # Continue an interrupted run from its last checkpoint.
+    resume: bool = False
+    # Method-specific keys in a sweep over several methods: +for_method.eamc.epochs=20 sets method.epochs for
+    # the EAMC jobs only (e.g. -m method=kmeans,eamc +for_method.eamc.epochs=20).
+    for_method: dict[str, Any] = field(default_factory=dict)
+    # Trackers and their settings, from conf/logger/ (logger=tensorboard|csv|mlflow|wandb, or a list of them).
+    logger: dict[str, Any] = field(default_factory=dict)
+    # The label-free score a run returns to a sweeper (hparams_search/): see mmc_bench/validity.py.
+    objective: Objective = Objective.silhouette
+    # Set by experiment/ YAMLs: the paper configuration this run follows.
+    experiment_name: Optional[str] = None
+
+
+METHOD_SCHEMAS: dict[str, type[MethodConfig]] = {
+    "kmeans": KMeansConfig,
+    "kmeans_view": KMeansViewConfig,
+    "spectral": SpectralConfig,
+    "kmeans_mixed": KMeansMixedConfig,
+}
+
+
+def register_method_schema(name: str, schema: type[MethodConfig]) -> None:
+    METHOD_SCHEMAS[name] = schema
+
+
+def register_configs() -> None:
+    """Put every schema in Hydra's ConfigStore; YAML files name them in their defaults list."""
+    from mmc_bench.methods import load_all_methods
+
+    load_all_methods()
+    store = ConfigStore.instance()
+    # Schemas live in their own groups so that they are not listed as datasets or methods.
+    store.store(name="run_schema", node=RunConfig)
+    store.store(group="schema/dataset", name="base", node=DatasetConfig)
+    for name, schema in METHOD_SCHEMAS.items():
+        store.store(group="schema/method", name=name, node=schema)
+    from mmc_bench.identity import path_tag
+
+    # A user's own file is named by its stem and a hash of its path (folders and table columns).
+    OmegaConf.register_new_resolver("mmc_file_tag", path_tag, replace=True)

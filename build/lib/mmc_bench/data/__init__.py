@@ -1,0 +1,3 @@
+from mmc_bench.data.dataset import MultiViewDataset
+
+__all__ = ["MultiViewDataset"]

@@ -1,0 +1,153 @@
+"""What ``--help`` and ``mmc-bench describe METHOD`` print: the methods with a line each, and every key with
+its default and the sentence its schema's comments give it (the comments are the one source of both)."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from omegaconf import MISSING
+
+FIELD = re.compile(r"^\s+(\w+):\s")
+
+
+def _comment_block(lines: list[str]) -> str:
+    return " ".join(line.strip().lstrip("#").strip() for line in lines)
+
+
+def field_comments(schema: type) -> dict[str, str]:
+    """Per field of a dataclass (and its bases), the comment lines above it and its inline comment."""
+    comments: dict[str, str] = {}
+    for cls in reversed(schema.__mro__):
+        if not dataclasses.is_dataclass(cls) or cls is object:
+            continue
+        try:
+            lines = inspect.getsource(cls).splitlines()
+        except (OSError, TypeError):
+            continue
+        above: list[str] = []
+        for line in lines:
+            stripped = line.strip()
+            if stripped.startswith("#"):
+                above.append(stripped)
+                continue
+            match = FIELD.match(line)
+            if match:
+                inline = line.split("#", 1)[1].strip() if "#" in line.split("=", 1)[-1] else ""
+                text = " ".join(t for t in (_comment_block(above), inline) if t)
+                if text:
+                    comments[match.group(1)] = text
+            above = []
+    return comments
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        value = f.default
+    elif f.default_factory is not dataclasses.MISSING:
+        value = f.default_factory()
+    else:
+        return "(required)"
+    if value is MISSING:
+        return "(required)"
+    return getattr(value, "value", value)
+
+
+def describe_schema(schema: type, prefix: str = "", values: Any = None, width: int = 100) -> str:
+    """One block per key: ``prefix.key = default`` and the key's sentence (with its allowed range).
+    ``values`` (an instance of ``schema``) supplies defaults that a YAML sets over the schema's."""
+    comments = field_comments(schema)
+    blocks = []
+    for f in dataclasses.fields(schema):
+        if f.name.startswith("_") or f.name == "name":
+            continue
+        text = comments.get(f.name, "")
+        allowed = f.metadata.get("range")
+        if allowed is not None:
+            text = f"{text} (must be {allowed})".strip()
+        choices = getattr(f.type, "__members__", None) or _enum_of(schema, f.name)
+        if choices:
+            text = f"{text} Choices: {', '.join(choices)}.".strip()
+        default = _default(f)
+        head = f"  {prefix}{f.name} = {default}"
+        if values is not None:
+            value = getattr(getattr(values, f.name), "value", getattr(values, f.name))
+            if value != default:
+                head = f"  {prefix}{f.name} = {value}  (schema default {default})"
+        body = textwrap.fill(text, width, initial_indent="      ", subsequent_indent="      ") if text else ""
+        blocks.append(head + ("\n" + body if body else ""))
+    return "\n".join(blocks)
+
+
+def _enum_of(schema: type, name: str) -> list[str] | None:
+    annotation = inspect.get_annotations(schema, eval_str=False).get(name)
+    for cls in schema.__mro__:
+        annotation = annotation or getattr(cls, "__annotations__", {}).get(name)
+    module = inspect.getmodule(schema)
+    candidate = getattr(module, str(annotation), None) if annotation else None
+    if isinstance(candidate, type) and hasattr(candidate, "__members__"):
+        return list(candidate.__members__)
+    return None
+
+
+def yaml_summary(path: Path, limit: int = 110) -> str:
+    """The first sentence of a YAML's leading comment block."""
+    lines = []
+    for line in path.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line)
+    text = _comment_block(lines)
+    sentence = re.split(r"(?<=\.)\s(?=[A-Z])", text, maxsplit=1)[0]
+    return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"
+
+
+def methods_overview(config_dir: Path) -> str:
+    rows = [(p.stem, yaml_summary(p)) for p in sorted((config_dir / "method").glob("*.yaml"))]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"  {name.ljust(width)}  {text}" for name, text in rows)
+
+
+def help_text(config_dir: Path) -> str:
+    from mmc_bench.config import RunConfig
+
+    return (
+        "mmc_bench: deep multi-modal clustering experiments (DM2C, DMIM, EAMC, CMMC, JECL and baselines).\n\n"
+        "Usage:\n"
+        "  python -m mmc_bench [method=NAME] [dataset=NAME] [experiment=NAME] [key=value ...]\n"
+        "  python -m mmc_bench -m seed=0,1,2,3,4 [...]        a sweep (one run per value)\n"
+        "  python -m mmc_bench hparams_search=eamc dataset=X  a label-free Optuna search\n"
+        "  python -m mmc_bench describe METHOD               that method's keys, defaults and meaning\n"
+        "  python scripts/aggregate.py outputs/sweeps/NAME     tables from finished runs\n\n"
+        f"Methods (method=NAME; keys: describe NAME):\n{methods_overview(config_dir)}\n\n"
+        f"Run keys:\n{describe_schema(RunConfig)}\n\n"
+        "Config groups: dataset, method, experiment, hparams_search, logger (listed below; schema/* are the\n"
+        "typed schemas behind them, not choices). Show a composed config: python -m mmc_bench [...] --cfg job\n"
+    )
+
+
+def describe_method(name: str, config_dir: Path) -> str:
+    """The keys of method ``name`` (a conf/method YAML): what it is, then every key with default and meaning."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from mmc_bench.errors import UserError
+
+    path = config_dir / "method" / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in (config_dir / "method").glob("*.yaml")))
+        raise UserError(f"no method '{name}' (conf/method/{name}.yaml); the methods are: {known}")
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"method={name}"])
+    schema = OmegaConf.get_type(cfg.method)
+    defaults = OmegaConf.to_object(cfg.method)
+    text = describe_schema(schema, "method.", values=defaults)
+    intro = _comment_block([line for line in path.read_text().splitlines() if line.startswith("#")])
+    return (
+        f"{name}: {textwrap.fill(intro, 100, subsequent_indent='  ')}\n\nKeys (schema {schema.__name__}, "
+        f"set as method.KEY=VALUE):\n{text}\n"
+    )

@@ -1,0 +1,376 @@
+"""CMMC: contrastive multi-modal clustering (Xu, Tang, Ren et al.; reference code MFLVC).
+
+Per-view autoencoders; a feature head F and a label head L shared across views. Three phases: autoencoder
+pre-training (MSE), multi-view contrastive learning (NT-Xent on features for every view pair, NT-Xent on
+cluster columns plus a cluster-balance term, and the MSE), then fine-tuning on k-means pseudo-labels that
+are Hungarian-matched to the current predictions at every step. Section 4 of the method notes; defaults
+follow the reference code (single linear heads, per-view pseudo-labels, cross-entropy on probabilities).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.preprocessing import MinMaxScaler
+from torch import nn
+
+from mmc_bench.checkpoint import capture_training_state, restore_training_state
+from mmc_bench.config import MethodConfig, count, positive, register_method_schema
+from mmc_bench.data.dataset import MultiViewDataset
+from mmc_bench.errors import UserError
+from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction, keeps_embedding
+from mmc_bench.nn.blocks import Autoencoder, mlp
+from mmc_bench.nn.contrastive import negative_entropy, nt_xent
+from mmc_bench.nn.kmeans import fit_kmeans
+from mmc_bench.nn.losses import WeightedLoss
+from mmc_bench.nn.matching import align_to
+from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, rows_in_chunks, sequential_batches
+
+EVAL_CHUNK = 8192
+
+
+class HeadDepth(str, Enum):
+    linear = "linear"  # the reference code: Linear(latent, 128) and Linear(latent, K)
+    mlp = "mlp"  # the paper: latent-512-128 and latent-512-K
+
+
+class PseudoLabel(str, Enum):
+    per_view = "per_view"  # the code: k-means on each view's min-max scaled features
+    concat = "concat"  # the paper: one k-means on the concatenated features of all views
+
+
+class CrossEntropyOn(str, Enum):
+    probs = "probs"  # the code feeds softmax outputs to CrossEntropyLoss (a double softmax)
+    log_probs = "log_probs"  # the paper: -sum p log q
+
+
+@dataclass
+class CMMCConfig(MethodConfig):
+    _target_: str = "mmc_bench.methods.cmmc.CMMC"
+    name: str = "cmmc"
+    # Autoencoder widths per view; the last is the latent size.
+    encoder_layers: list[int] = field(default_factory=lambda: [500, 500, 2000, 512])
+    # Size of the feature head's L2-normalised output.
+    feature_dim: int = positive(128)
+    # linear heads (the code) or latent-512-out MLPs (the paper).
+    head_depth: HeadDepth = HeadDepth.linear
+    # Temperature of the feature NT-Xent.
+    tau_feature: float = positive(0.5)
+    # Temperature of the cluster-column NT-Xent.
+    tau_label: float = positive(1.0)
+    # Weight of the cluster-balance (negative entropy) term.
+    balance_weight: float = count(1.0)
+    # Adam learning rate (all phases).
+    lr: float = positive(3e-4)
+    # Samples per step of pre-training and contrastive learning.
+    batch_size: int = positive(256)
+    # Autoencoder pre-training epochs (MSE).
+    pretrain_epochs: int = count(200)
+    # Per dataset in the paper: BDGP 10, MNIST-USPS 50, CCV 50, Caltech 50, Fashion 100 (experiment/ YAMLs).
+    contrastive_epochs: int = count(50)
+    # Full-batch steps in the code (50); the paper trains 30 epochs.
+    finetune_epochs: int = count(50)
+    # 0 = the whole dataset in one batch per fine-tuning epoch (the code); > 0 = shuffled mini-batches.
+    finetune_batch_size: int = count(0)
+    # A full-batch fine-tuning step over more samples than this is computed in chunks of this size (same
+    # gradient, memory bounded by the chunk's activations); below it, one forward pass as in the code. Every
+    # shared data set fits in one chunk.
+    finetune_chunk: int = positive(8192)
+    # per_view: k-means on each view's features (the code); concat: one k-means (the paper).
+    pseudo_label: PseudoLabel = PseudoLabel.per_view
+    # probs: cross-entropy on softmax outputs (the code); log_probs: -sum p log q (the paper).
+    ce_on: CrossEntropyOn = CrossEntropyOn.probs
+    # k-means restarts for the pseudo-labels.
+    kmeans_n_init: int = positive(100)
+
+
+register_method_schema("cmmc", CMMCConfig)
+
+
+class CMMCNetwork(nn.Module):
+    """One autoencoder per view; feature head F (L2-normalised output) and label head L (softmax) shared."""
+
+    def __init__(self, cfg: CMMCConfig, view_dims: list[int], n_clusters: int):
+        super().__init__()
+        latent = cfg.encoder_layers[-1]
+        self.autoencoders = nn.ModuleList([Autoencoder(d, cfg.encoder_layers) for d in view_dims])
+        hidden = [] if cfg.head_depth == HeadDepth.linear else [latent]
+        self.feature_head = mlp(latent, [*hidden, cfg.feature_dim], last_activation=False)
+        self.label_head = mlp(latent, [*hidden, n_clusters], last_activation=False)
+
+    def forward(self, views: list[torch.Tensor], decode: bool = True) -> list[dict[str, torch.Tensor]]:
+        return [self.view_forward(v, x, decode) for v, x in enumerate(views)]
+
+    def view_forward(self, view: int, x: torch.Tensor, decode: bool = True) -> dict[str, torch.Tensor]:
+        """The input, its reconstruction (only with ``decode``: fine-tuning and feature passes never read it,
+        and the decoders are a quarter of a fine-tuning step's FLOPs), features h and assignments q."""
+        autoencoder = self.autoencoders[view]
+        z = autoencoder.encoder(x)
+        out = {
+            "x": x,
+            "h": F.normalize(self.feature_head(z), dim=1),
+            "q": torch.softmax(self.label_head(z), dim=1),
+        }
+        if decode:
+            out["recon"] = autoencoder.decoder(z)
+        return out
+
+
+def _reconstruction(t: dict[str, Any]) -> torch.Tensor:
+    return sum(F.mse_loss(out["recon"], out["x"]) for out in t["views"])
+
+
+def _over_view_pairs(pair_term):
+    def term(t: dict[str, Any]) -> torch.Tensor:
+        return sum(
+            pair_term(t["views"][v], t["views"][w]) for v, w in combinations(range(len(t["views"])), 2)
+        )
+
+    return term
+
+
+def contrastive_loss(cfg: CMMCConfig) -> WeightedLoss:
+    return WeightedLoss(
+        {
+            "feature_contrastive": (
+                _over_view_pairs(lambda a, b: nt_xent(a["h"], b["h"], cfg.tau_feature)),
+                1.0,
+            ),
+            "label_contrastive": (
+                _over_view_pairs(lambda a, b: nt_xent(a["q"].T, b["q"].T, cfg.tau_label, cosine=True)),
+                1.0,
+            ),
+            # MFLVC adds both views' term once per pair, so a view counts (M - 1) times.
+            "cluster_balance": (
+                _over_view_pairs(lambda a, b: negative_entropy(a["q"]) + negative_entropy(b["q"])),
+                cfg.balance_weight,
+            ),
+            "mse": (_reconstruction, 1.0),
+        }
+    )
+
+
+def pretrain_loss() -> WeightedLoss:
+    return WeightedLoss({"mse": (_reconstruction, 1.0)})
+
+
+def finetune_loss(ce_on: CrossEntropyOn) -> WeightedLoss:
+    def pseudo_ce(t: dict[str, Any]) -> torch.Tensor:
+        total = torch.zeros(())
+        for out, target in zip(t["views"], t["targets"]):
+            q = out["q"]
+            logits = q if ce_on == CrossEntropyOn.probs else q.clamp_min(1e-12).log()
+            total = total + F.cross_entropy(logits, target)
+        return total
+
+    return WeightedLoss({"pseudo_ce": (pseudo_ce, 1.0)})
+
+
+class CMMC(ClusteringMethod):
+    config: CMMCConfig
+
+    def fit(self, data: MultiViewDataset, ctx: FitContext) -> float:
+        cfg = self.config
+        if data.n_views < 2:
+            raise UserError(
+                f"CMMC needs at least 2 views; dataset {data.name} has {data.n_views}: choose a multi-view "
+                "dataset (single-view baselines: method=kmeans_view, method=dec)"
+            )
+        self.device = ctx.device
+        torch.manual_seed(ctx.seed)
+        self.net = CMMCNetwork(cfg, data.view_dims, data.n_clusters).to(ctx.device)
+        self.n_clusters = data.n_clusters
+        views = data.view_tensors(ctx.device)
+        optimizer = adam(self.net.parameters(), lr=cfg.lr)
+        order = torch.Generator().manual_seed(ctx.seed)
+        self.pseudo_labels: list[np.ndarray] | None = None
+        done = 0
+        saved = ctx.checkpoint.load()
+        if saved is not None:
+            done = self._restore(saved, optimizer, order, ctx)
+        phases = [
+            ("pretrain", cfg.pretrain_epochs, lambda: self._pretrain_epoch(views, optimizer, order)),
+            ("contrastive", cfg.contrastive_epochs, lambda: self._contrastive_epoch(views, optimizer, order)),
+            (
+                "finetune",
+                cfg.finetune_epochs,
+                lambda: self._finetune_epoch(views, optimizer, order, ctx.seed),
+            ),
+        ]
+        total_epochs = sum(n for _, n, _ in phases)
+        bar = ctx.log.progress(range(done, total_epochs), desc="cmmc", total=total_epochs - done)
+        offset = 0
+        for phase, n_epochs, run_epoch in phases:
+            for epoch in range(max(done - offset, 0), n_epochs):
+                scalars = run_epoch()
+                ctx.log.epoch(epoch, scalars, phase=phase)
+                bar.update()
+                bar.set_postfix(phase=phase, loss=f"{scalars['total']:.4f}")
+                overall = offset + epoch
+                ctx.checkpoint.end_of_epoch(
+                    overall, lambda overall=overall: self._training_state(overall, optimizer, order, ctx)
+                )
+            offset += n_epochs
+        bar.close()
+        self.final_terms = self._final_loss(views, ctx)
+        ctx.log.scalars("final_loss", self.final_terms)
+        return self.final_terms["total"]
+
+    def _pretrain_epoch(self, views, optimizer, order) -> dict[str, float]:
+        return self._minibatch_epoch(views, optimizer, order, pretrain_loss())
+
+    def _contrastive_epoch(self, views, optimizer, order) -> dict[str, float]:
+        return self._minibatch_epoch(views, optimizer, order, contrastive_loss(self.config))
+
+    def _minibatch_epoch(self, views, optimizer, order, loss: WeightedLoss) -> dict[str, float]:
+        self.net.train()
+        means = EpochMeans()
+        for index in epoch_batches(len(views[0]), self.config.batch_size, order):
+            index = index.to(self.device)
+            total, terms = loss({"views": self.net([v[index] for v in views])})
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+            means.add({"total": total, **terms})
+        return means.means()
+
+    def _finetune_epoch(self, views, optimizer, order, seed: int) -> dict[str, float]:
+        if self.pseudo_labels is None:
+            self.pseudo_labels = self._make_pseudo_labels(views, seed)
+        self.net.train()
+        loss = finetune_loss(self.config.ce_on)
+        n = len(views[0])
+        batch_size = self.config.finetune_batch_size or n
+        pseudo = [torch.from_numpy(p) for p in self.pseudo_labels]
+        if batch_size >= n > self.config.finetune_chunk:
+            return self._chunked_full_batch_step(views, pseudo, loss, optimizer)
+        batches = [torch.arange(n)] if batch_size >= n else epoch_batches(n, batch_size, order)
+        means = EpochMeans()
+        for index in batches:
+            out = self.net([v[index.to(self.device)] for v in views], decode=False)
+            targets = [self._matched(p[index], o["q"]) for p, o in zip(pseudo, out)]
+            total, terms = loss({"views": out, "targets": targets})
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+            means.add({"total": total, **terms})
+        return means.means()
+
+    def _chunked_full_batch_step(
+        self, views, pseudo: list[torch.Tensor], loss: WeightedLoss, optimizer
+    ) -> dict[str, float]:
+        """The full-batch step, computed chunk by chunk so that memory does not grow with n.
+
+        Pseudo-labels are matched against the predictions of the whole data (a no-grad pass; the network has
+        no dropout or batch norm, so they equal the training-mode ones), then each chunk's mean loss, scaled by
+        its share of n, adds its gradient: the sum is the full-batch gradient.
+        """
+        n = len(views[0])
+        chunks = sequential_batches(n, self.config.finetune_chunk)
+        predicted = [f["q"] for f in self._features(views, ("q",))]
+        self.net.train()
+        perms = [self._permutation(q, p) for q, p in zip(predicted, pseudo)]
+        optimizer.zero_grad(set_to_none=True)
+        sums: dict[str, float] = {}
+        for index in chunks:
+            share = len(index) / n
+            out = self.net([v[index.to(self.device)] for v in views], decode=False)
+            targets = [perm[p[index]].to(self.device) for perm, p in zip(perms, pseudo)]
+            total, terms = loss({"views": out, "targets": targets})
+            (total * share).backward()
+            for name, value in {"total": total, **terms}.items():
+                sums[name] = sums.get(name, 0.0) + float(value.detach()) * share
+        optimizer.step()
+        return sums
+
+    def _permutation(self, q: torch.Tensor, pseudo: torch.Tensor) -> torch.Tensor:
+        """Cluster renaming that maps pseudo-labels onto the predictions of ``q`` (Hungarian, on features)."""
+        predicted = q.detach().argmax(dim=1).cpu().numpy()
+        return torch.from_numpy(align_to(predicted, pseudo.numpy(), self.n_clusters))
+
+    def _matched(self, pseudo: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """Pseudo-labels renamed to the current prediction's cluster indices (re-matched at every step)."""
+        return self._permutation(q, pseudo)[pseudo].to(self.device)
+
+    @torch.no_grad()
+    def _features(
+        self, views: list[torch.Tensor], keys: tuple[str, ...] = ("h", "q")
+    ) -> list[dict[str, torch.Tensor]]:
+        """``keys`` of the network's output (features h, assignments q) for every sample per view, in eval mode
+        and in chunks; the decoders are not run, since nothing here reads a reconstruction."""
+        self.net.eval()
+
+        def chunk(i: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+            outputs = self.net([v[i.to(self.device)] for v in views], decode=False)
+            return [{key: out[key] for key in keys} for out in outputs]
+
+        return rows_in_chunks(len(views[0]), EVAL_CHUNK, chunk)
+
+    @torch.no_grad()
+    def _view_features(self, view: int, x: torch.Tensor) -> np.ndarray:
+        self.net.eval()
+        features = rows_in_chunks(
+            len(x), EVAL_CHUNK, lambda i: self.net.view_forward(view, x[i.to(self.device)], decode=False)["h"]
+        )
+        return features.cpu().numpy()
+
+    def _make_pseudo_labels(self, views: list[torch.Tensor], seed: int) -> list[np.ndarray]:
+        """k-means on the learned features only (never on labels); fixed for the whole fine-tuning phase."""
+        cfg = self.config
+
+        def kmeans(x: np.ndarray) -> np.ndarray:
+            return fit_kmeans(x, self.n_clusters, cfg.kmeans_n_init, seed).labels_.astype(np.int64)
+
+        if cfg.pseudo_label == PseudoLabel.per_view:
+            # One view's features at a time, scaled in place: at 1e6 samples each view's take 0.5 GB.
+            return [
+                kmeans(MinMaxScaler(copy=False).fit_transform(self._view_features(v, x)))
+                for v, x in enumerate(views)
+            ]
+        shared = kmeans(np.hstack([self._view_features(v, x) for v, x in enumerate(views)]))
+        return [shared] * len(views)
+
+    @torch.no_grad()
+    def _final_loss(self, views: list[torch.Tensor], ctx: FitContext) -> dict[str, float]:
+        """The last phase's objective on the full training data in eval mode (for the best-loss protocol)."""
+        if self.pseudo_labels is None:
+            last = ctx.log.rows[-1] if ctx.log.rows else {"total": float("nan")}
+            return {k: float(v) for k, v in last.items() if k not in ("phase", "epoch")}
+        loss = finetune_loss(self.config.ce_on)
+        features = self._features(views, ("q",))
+        targets = [self._matched(torch.from_numpy(p), f["q"]) for p, f in zip(self.pseudo_labels, features)]
+        total, terms = loss({"views": features, "targets": targets})
+        return {"total": float(total), **{k: float(v) for k, v in terms.items()}}
+
+    def _training_state(self, overall_epoch: int, optimizer, order, ctx: FitContext) -> dict[str, Any]:
+        return capture_training_state(
+            overall_epoch,
+            {"net": self.net},
+            [optimizer],
+            order,
+            ctx.log.rows,
+            pseudo_labels=self.pseudo_labels,
+        )
+
+    def _restore(self, saved: dict[str, Any], optimizer, order, ctx: FitContext) -> int:
+        restored = restore_training_state(saved, {"net": self.net}, [optimizer], order)
+        self.pseudo_labels = restored["pseudo_labels"]
+        ctx.log.rows = list(restored["history"])
+        return restored["epoch"] + 1
+
+    @torch.no_grad()
+    def predict(self, data: MultiViewDataset) -> Prediction:
+        embed = keeps_embedding(data.n_samples, data.n_views * self.config.feature_dim)
+        features = self._features(data.view_tensors(self.device), ("h", "q") if embed else ("q",))
+        soft = torch.stack([f["q"] for f in features]).mean(dim=0).cpu().numpy()
+        embedding = torch.cat([f["h"] for f in features], dim=1).cpu().numpy() if embed else None
+        return Prediction(labels=soft.argmax(axis=1), soft=soft, embedding=embedding)
+
+    def summary(self) -> dict[str, Any]:
+        return {"final_loss_terms": self.final_terms}

@@ -1,0 +1,425 @@
+"""DM2C: deep mixed-modal clustering (Jiang et al., NeurIPS 2019), for two or more modalities.
+
+Every sample has exactly one modality and no pairing is known. Modality autoencoders are pre-trained
+alone; then latent cross-modal generators (target <-> every other modality), Wasserstein critics with
+weight clipping, cycle-consistency and reconstruction terms are trained together. At inference every
+sample is mapped into the target modality's latent space and k-means, fitted on the training
+embeddings, assigns every sample. Section 1 of the method notes; defaults follow the official code
+(extra cycle-reconstruction term, lambda_adv = 0.5, one critic step every 5 generator steps); the
+paper's objective is method=dm2c_paper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mmc_bench.checkpoint import capture_training_state, restore_training_state
+from mmc_bench.config import MethodConfig, Setting, count, positive, register_method_schema
+from mmc_bench.data.dataset import MultiViewDataset
+from mmc_bench.errors import UserError
+from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction
+from mmc_bench.nn.kmeans import fit_kmeans
+from mmc_bench.nn.losses import WeightedLoss
+from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, rmsprop, sequential_batches
+
+EVAL_CHUNK = 8192
+
+
+@dataclass
+class DM2CConfig(MethodConfig):
+    _target_: str = "mmc_bench.methods.dm2c.DM2C"
+    name: str = "dm2c"
+    # Hidden widths of every modality autoencoder; the last is the shared latent size (Wikipedia: 1024-256-128).
+    autoencoder_layers: list[int] = field(default_factory=lambda: [1024, 256, 128])
+    # Per-modality overrides (one list per modality), e.g. the NUS code's image 512-256-128 / text 512-128.
+    autoencoder_layers_per_view: list[list[int]] | None = None
+    # Hidden widths of every latent-to-latent generator.
+    generator_layers: list[int] = field(default_factory=lambda: [128, 256, 128])
+    # Hidden width of each Wasserstein critic.
+    critic_hidden: int = positive(32)
+    # The code puts LeakyReLU before BN in the encoders; the paper says BN then LeakyReLU.
+    bn_before_activation: bool = False
+    # Modality whose latent space unifies all samples (the paper: the image side, view 0).
+    target_modality: int = 0
+    # Pre-training: each autoencoder alone, MSE, Adam(betas 0.5/0.999, weight decay 1e-4); lr per modality.
+    pretrain_epochs: int = count(150)
+    # Adam learning rate per modality in pre-training (one entry: all).
+    pretrain_lr: list[float] = field(default_factory=lambda: [1e-4, 1e-5])
+    # Adam weight decay in pre-training.
+    pretrain_weight_decay: float = count(1e-4)
+    # Adversarial phase: RMSprop, autoencoders and generators in one step, critics on their own.
+    epochs: int = count(220)
+    # Samples per adversarial step (mixed over modalities).
+    batch_size: int = positive(128)
+    # RMSprop learning rate of the autoencoders.
+    lr_autoencoder: float = positive(1e-4)
+    # RMSprop learning rate of the generators.
+    lr_generator: float = positive(5e-4)
+    # RMSprop learning rate of the critics.
+    lr_critic: float = positive(5e-5)
+    # Weight of the cycle-consistency term.
+    lambda_cycle: float = count(1.0)
+    # Weight of the reconstruction term.
+    lambda_reconstruction: float = count(1.0)
+    # Weight of the adversarial terms (generators and critics).
+    lambda_adversarial: float = count(0.5)
+    # The code's extra term: reconstruct x from its cycled latent code (not in the paper).
+    cycle_reconstruction: bool = True
+    # Critic schedule: n_critic critic steps on the current batch before every critic_every-th generator
+    # step. The code: critic_every=5, n_critic=1; the paper's Algorithm 1: critic_every=1, n_critic=5.
+    critic_every: int = positive(5)
+    # Critic steps per critic turn.
+    n_critic: int = count(1)
+    # Critic weights are clipped to [-clip_value, clip_value].
+    clip_value: float = positive(0.05)
+    # Inference: map every sample into the target space (true) or cluster each modality's own codes
+    # pooled together (false, the paper's "without unification" ablation).
+    unify: bool = True
+    # k-means restarts at inference.
+    kmeans_n_init: int = positive(20)
+    # k-means iterations at most.
+    kmeans_max_iter: int = positive(1000)
+    # k-means tolerance.
+    kmeans_tol: float = count(5e-5)
+
+
+register_method_schema("dm2c", DM2CConfig)
+
+
+def _encoder(in_dim: int, layers: list[int], bn_first: bool) -> nn.Sequential:
+    """Linear -> LeakyReLU(0.2) -> BN on every layer but the last, which is linear."""
+    modules: list[nn.Module] = []
+    for i, width in enumerate(layers):
+        modules.append(nn.Linear(in_dim, width))
+        if i < len(layers) - 1:
+            pair = [nn.BatchNorm1d(width), nn.LeakyReLU(0.2)]
+            modules += pair if bn_first else pair[::-1]
+        in_dim = width
+    return nn.Sequential(*modules)
+
+
+def _decoder(latent: int, layers: list[int], out_dim: int) -> nn.Sequential:
+    """Mirrored widths; every layer, the output included, ends in LeakyReLU(0.2), and every layer but the
+    output has BN before it (Linear -> BN -> LeakyReLU; the output Linear -> LeakyReLU)."""
+    widths = [*reversed(layers[:-1]), out_dim]
+    modules: list[nn.Module] = []
+    for i, width in enumerate(widths):
+        modules.append(nn.Linear(latent, width))
+        if i < len(widths) - 1:
+            modules.append(nn.BatchNorm1d(width))
+        modules.append(nn.LeakyReLU(0.2))
+        latent = width
+    return nn.Sequential(*modules)
+
+
+class DeepAE(nn.Module):
+    def __init__(self, in_dim: int, layers: list[int], bn_first: bool = False):
+        super().__init__()
+        self.encoder = _encoder(in_dim, layers, bn_first)
+        self.decoder = _decoder(layers[-1], layers, in_dim)
+
+
+class Generator(DeepAE):
+    """A latent-to-latent map; DM2C's generators are whole autoencoders whose decoder output is the mapped code."""
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(z))
+
+
+def critic(latent: int, hidden: int) -> nn.Sequential:
+    """Wasserstein critic: Linear -> LeakyReLU(0.2) -> Linear(., 1), no BN, no sigmoid."""
+    return nn.Sequential(nn.Linear(latent, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+
+
+class DM2CNetwork(nn.Module):
+    """Autoencoders per modality; for each other modality m: G_to_target[m], G_from_target[m], a critic in the
+    target space (mapped m vs real target codes) and one in m's space (mapped target vs real m codes)."""
+
+    def __init__(self, cfg: DM2CConfig, view_dims: list[int]):
+        super().__init__()
+        n_views = len(view_dims)
+        layers = cfg.autoencoder_layers_per_view or [cfg.autoencoder_layers]
+        layers = layers * n_views if len(layers) == 1 else layers
+        latent = layers[0][-1]
+        self.autoencoders = nn.ModuleList(
+            [DeepAE(d, list(ls), cfg.bn_before_activation) for d, ls in zip(view_dims, layers)]
+        )
+        self.target = cfg.target_modality
+        self.others = [v for v in range(n_views) if v != self.target]
+
+        def per_other(make) -> nn.ModuleDict:
+            return nn.ModuleDict({str(m): make() for m in self.others})
+
+        self.to_target = per_other(lambda: Generator(latent, cfg.generator_layers))
+        self.from_target = per_other(lambda: Generator(latent, cfg.generator_layers))
+        self.critic_target = per_other(lambda: critic(latent, cfg.critic_hidden))
+        self.critic_other = per_other(lambda: critic(latent, cfg.critic_hidden))
+
+    def generator_parameters(self) -> list[nn.Parameter]:
+        return [*self.to_target.parameters(), *self.from_target.parameters()]
+
+    def critic_parameters(self) -> list[nn.Parameter]:
+        return [*self.critic_target.parameters(), *self.critic_other.parameters()]
+
+
+# --- loss terms on the shared tensors of one mixed batch --------------------------------------------------
+# t["x"][v], t["z"][v]: inputs and codes of the batch's samples of modality v; t["net"]: the network.
+
+
+def _cycled(t: dict[str, Any], m: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(target codes sent to m and back, m's codes sent to the target and back)."""
+    net, key = t["net"], str(m)
+    z_target, z_m = t["z"][net.target], t["z"][m]
+    return net.to_target[key](net.from_target[key](z_target)), net.from_target[key](net.to_target[key](z_m))
+
+
+def reconstruction_term(t: dict[str, Any]) -> torch.Tensor:
+    net = t["net"]
+    return sum(F.mse_loss(net.autoencoders[v].decoder(z), t["x"][v]) for v, z in t["z"].items())
+
+
+def cycle_term(t: dict[str, Any]) -> torch.Tensor:
+    """L1 between each code and its round trip through the other space (every other modality <-> target)."""
+    target = t["net"].target
+    total = torch.zeros((), device=t["z"][target].device)
+    for m in t["net"].others:
+        back_target, back_m = t["cycles"][m]
+        total = total + F.l1_loss(back_target, t["z"][target]) + F.l1_loss(back_m, t["z"][m])
+    return total
+
+
+def cycle_reconstruction_term(t: dict[str, Any]) -> torch.Tensor:
+    """The code's extra term: decode the round-trip codes and compare with the inputs."""
+    net, target = t["net"], t["net"].target
+    total = torch.zeros((), device=t["z"][target].device)
+    for m in net.others:
+        back_target, back_m = t["cycles"][m]
+        total = total + F.mse_loss(net.autoencoders[target].decoder(back_target), t["x"][target])
+        total = total + F.mse_loss(net.autoencoders[m].decoder(back_m), t["x"][m])
+    return total
+
+
+def generator_adversarial_term(t: dict[str, Any]) -> torch.Tensor:
+    """-mean D_target(G_to_target z_m) - mean D_m(G_from_target z_target), summed over other modalities."""
+    net, target = t["net"], t["net"].target
+    total = torch.zeros((), device=t["z"][target].device)
+    for m in net.others:
+        key = str(m)
+        total = total - net.critic_target[key](net.to_target[key](t["z"][m])).mean()
+        total = total - net.critic_other[key](net.from_target[key](t["z"][target])).mean()
+    return total
+
+
+def critic_loss(net: DM2CNetwork, codes: dict[int, torch.Tensor]) -> torch.Tensor:
+    """Wasserstein critic loss (fake mean - real mean in each space), on detached codes."""
+    target = net.target
+    z_target = codes[target].detach()
+    total = torch.zeros((), device=z_target.device)
+    for m in net.others:
+        key, z_m = str(m), codes[m].detach()
+        with torch.no_grad():
+            fake_target, fake_m = net.to_target[key](z_m), net.from_target[key](z_target)
+        total = total + net.critic_target[key](fake_target).mean() - net.critic_target[key](z_target).mean()
+        total = total + net.critic_other[key](fake_m).mean() - net.critic_other[key](z_m).mean()
+    return total
+
+
+def generator_loss(cfg: DM2CConfig) -> WeightedLoss:
+    return WeightedLoss(
+        {
+            "reconstruction": (reconstruction_term, cfg.lambda_reconstruction),
+            "cycle": (cycle_term, cfg.lambda_cycle),
+            "cycle_reconstruction": (cycle_reconstruction_term, 1.0 if cfg.cycle_reconstruction else 0.0),
+            "adversarial": (generator_adversarial_term, cfg.lambda_adversarial),
+        }
+    )
+
+
+class DM2C(ClusteringMethod):
+    config: DM2CConfig
+    supported_settings = frozenset({Setting.mixed})
+
+    def fit(self, data: MultiViewDataset, ctx: FitContext) -> float:
+        cfg = self.config
+        self._check(data)
+        self.device = ctx.device
+        self.n_clusters = data.n_clusters
+        torch.manual_seed(ctx.seed)
+        self.net = DM2CNetwork(cfg, data.view_dims).to(ctx.device)
+        views = data.view_tensors(ctx.device)
+        modality = torch.from_numpy(data.mask.argmax(axis=1)).to(ctx.device)
+        pretrain_opt = self._pretrain_optimizer(data.n_views)
+        gen_opt = rmsprop(
+            [
+                {"params": self.net.autoencoders.parameters(), "lr": cfg.lr_autoencoder},
+                {"params": self.net.generator_parameters(), "lr": cfg.lr_generator},
+            ]
+        )
+        critic_opt = rmsprop(self.net.critic_parameters(), lr=cfg.lr_critic)
+        optimizers = (pretrain_opt, gen_opt, critic_opt)
+        order = torch.Generator().manual_seed(ctx.seed)
+        self.loss = generator_loss(cfg)
+        self.generator_steps = 0
+        done = 0
+        saved = ctx.checkpoint.load()
+        if saved is not None:
+            done = self._restore(saved, optimizers, order, ctx)
+        for epoch in range(done, cfg.pretrain_epochs):
+            ctx.log.epoch(epoch, self._pretrain_epoch(views, modality, pretrain_opt, order), phase="pretrain")
+            ctx.checkpoint.end_of_epoch(epoch, lambda e=epoch: self._state(e, optimizers, order, ctx))
+        for epoch in range(max(done - cfg.pretrain_epochs, 0), cfg.epochs):
+            scalars = self._adversarial_epoch(views, modality, gen_opt, critic_opt, order)
+            ctx.log.epoch(epoch, scalars, phase="adversarial")
+            overall = cfg.pretrain_epochs + epoch
+            ctx.checkpoint.end_of_epoch(overall, lambda o=overall: self._state(o, optimizers, order, ctx))
+        self._fit_kmeans(views, modality, ctx.seed)
+        last = ctx.log.rows[-1] if ctx.log.rows else {}
+        return last.get("total")  # the last adversarial epoch's mean generator loss (none without that phase)
+
+    def _check(self, data: MultiViewDataset) -> None:
+        cfg = self.config
+        if not 0 <= cfg.target_modality < data.n_views:
+            raise UserError(
+                f"method.target_modality={cfg.target_modality} but {data.name} has modalities 0..{data.n_views - 1}"
+            )
+        for name in ("pretrain_lr", "autoencoder_layers_per_view"):
+            values = getattr(cfg, name)
+            if values is not None and len(values) not in (1, data.n_views):
+                raise UserError(
+                    f"method.{name} has {len(values)} entries but {data.name} has {data.n_views} modalities; "
+                    "give one entry per modality or a single entry"
+                )
+        if (
+            cfg.autoencoder_layers_per_view is not None
+            and len({ls[-1] for ls in cfg.autoencoder_layers_per_view}) > 1
+        ):
+            raise UserError(
+                "method.autoencoder_layers_per_view must end in the same latent size for every modality"
+            )
+        if (data.mask.sum(axis=1) != 1).any():
+            raise UserError("DM2C needs setting=mixed: every sample must have exactly one modality")
+
+    def _pretrain_optimizer(self, n_views: int) -> torch.optim.Optimizer:
+        cfg = self.config
+        rates = list(cfg.pretrain_lr)
+        rates = rates * n_views if len(rates) == 1 else rates
+        groups = [{"params": ae.parameters(), "lr": rates[v]} for v, ae in enumerate(self.net.autoencoders)]
+        return adam(groups, betas=(0.5, 0.999), weight_decay=cfg.pretrain_weight_decay)
+
+    def _pretrain_epoch(self, views, modality, optimizer, order) -> dict[str, float]:
+        """Each autoencoder alone on its own modality's samples (MSE)."""
+        self.net.train()
+        means = EpochMeans()
+        for v, ae in enumerate(self.net.autoencoders):
+            rows = torch.nonzero(modality == v).squeeze(1)
+            for index in epoch_batches(len(rows), self.config.batch_size, order):
+                if len(index) < 2:  # BatchNorm needs two samples
+                    continue
+                x = views[v][rows[index.to(self.device)]]
+                loss = F.mse_loss(ae.decoder(ae.encoder(x)), x)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                means.add({f"mse_view{v}": loss})
+        return means.means()
+
+    def _adversarial_epoch(self, views, modality, gen_opt, critic_opt, order) -> dict[str, float]:
+        cfg = self.config
+        self.net.train()
+        means, skipped = EpochMeans(), 0
+        for index in epoch_batches(len(modality), cfg.batch_size, order):
+            index = index.to(self.device)
+            batch_modality = modality[index]
+            counts = torch.bincount(batch_modality, minlength=len(views)).tolist()
+            if min(counts) < 2:  # BatchNorm cannot run on 0 or 1 sample of a modality: skip this batch
+                skipped += 1
+                continue
+            x = {v: views[v][index[batch_modality == v]] for v in range(len(views))}
+            if self.generator_steps % cfg.critic_every == 0:
+                for _ in range(cfg.n_critic):
+                    means.add({"critic": self._critic_step(x, critic_opt)})
+            means.add(self._generator_step(x, gen_opt))
+            self.generator_steps += 1
+        return {**means.means(), "skipped_batches": float(skipped)}
+
+    def _codes(self, x: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
+        return {v: self.net.autoencoders[v].encoder(xv) for v, xv in x.items()}
+
+    def _critic_step(self, x: dict[int, torch.Tensor], optimizer) -> torch.Tensor:
+        with torch.no_grad():
+            codes = self._codes(x)
+        loss = self.config.lambda_adversarial * critic_loss(self.net, codes)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            for p in self.net.critic_parameters():
+                p.clamp_(-self.config.clip_value, self.config.clip_value)
+        return loss.detach()
+
+    def _generator_step(self, x: dict[int, torch.Tensor], optimizer) -> dict[str, torch.Tensor]:
+        codes = self._codes(x)
+        tensors = {"x": x, "z": codes, "net": self.net}
+        tensors["cycles"] = {m: _cycled(tensors, m) for m in self.net.others}
+        total, terms = self.loss(tensors)
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        return {"total": total, **terms}
+
+    def _state(self, overall_epoch: int, optimizers, order, ctx: FitContext) -> dict[str, Any]:
+        return capture_training_state(
+            overall_epoch,
+            {"net": self.net},
+            list(optimizers),
+            order,
+            ctx.log.rows,
+            generator_steps=self.generator_steps,
+        )
+
+    def _restore(self, saved: dict[str, Any], optimizers, order, ctx: FitContext) -> int:
+        restored = restore_training_state(saved, {"net": self.net}, list(optimizers), order)
+        self.generator_steps = restored["generator_steps"]
+        ctx.log.rows = list(restored["history"])
+        return restored["epoch"] + 1
+
+    # --- inference ---------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def embed(self, views: list[torch.Tensor], modality: torch.Tensor) -> torch.Tensor:
+        """Every sample's code in the target space (or its own modality's space when unify=false); eval-mode BN."""
+        self.net.eval()
+        out = torch.zeros(
+            len(modality), self.net.autoencoders[0].encoder[-1].out_features, device=self.device
+        )
+        for v, ae in enumerate(self.net.autoencoders):
+            rows = torch.nonzero(modality == v).squeeze(1)
+            for chunk in sequential_batches(len(rows), EVAL_CHUNK):
+                index = rows[chunk.to(self.device)]
+                z = ae.encoder(views[v][index])
+                if self.config.unify and v != self.net.target:
+                    z = self.net.to_target[str(v)](z)
+                out[index] = z
+        return out
+
+    def _fit_kmeans(self, views, modality, seed: int) -> None:
+        cfg = self.config
+        embedding = self.embed(views, modality).cpu().numpy()
+        self.kmeans = fit_kmeans(
+            embedding,
+            self.n_clusters,
+            cfg.kmeans_n_init,
+            seed,
+            max_iter=cfg.kmeans_max_iter,
+            tol=cfg.kmeans_tol,
+        )
+
+    def predict(self, data: MultiViewDataset) -> Prediction:
+        views = data.view_tensors(self.device)
+        modality = torch.from_numpy(data.mask.argmax(axis=1)).to(self.device)
+        embedding = self.embed(views, modality).cpu().numpy()
+        return Prediction(labels=self.kmeans.predict(embedding), embedding=embedding)

@@ -1,0 +1,339 @@
+"""DMIM: deep mutual information maximin with a shared encoder and over-clustering (AAAI 2021).
+
+Every view is PCA'd to a common dimension and passed through one shared network: a trunk, a Gaussian
+head (only for the superfluous-information term), a cluster head C and an over-clustering head C'. Loss:
+IIC mutual information between the views' assignments for both heads, the superfluous-information
+elimination term, and a uniform-prior term on Sinkhorn-Knopp pseudo-labels. Section 2 of the method
+notes; defaults follow the official demo, the paper's variants are options.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.decomposition import PCA
+from torch import nn
+
+from mmc_bench.checkpoint import capture_training_state, restore_training_state
+from mmc_bench.config import MethodConfig, count, positive, register_method_schema
+from mmc_bench.data.dataset import MultiViewDataset
+from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction
+from mmc_bench.nn.information import iic_loss, sinkhorn_labels
+from mmc_bench.nn.losses import WeightedLoss
+from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, rows_in_chunks, sequential_batches
+
+
+class KLMode(str, Enum):
+    softmax_sample = (
+        "softmax_sample"  # the demo: KL(softmax eps || softmax z), z sampled from the Gaussian head
+    )
+    gaussian_analytic = "gaussian_analytic"  # the paper's intent: KL(N(mu, sigma) || N(0, I))
+
+
+class PredictFrom(str, Enum):
+    first_view = "first_view"  # the demo: argmax C(x_image)
+    mean_probs = "mean_probs"
+
+
+class PriorTarget(str, Enum):
+    probs = "probs"  # the demo feeds softmax outputs to CrossEntropyLoss (a double softmax)
+    log_probs = "log_probs"  # -sum y log C(x)
+
+
+@dataclass
+class DMIMConfig(MethodConfig):
+    _target_: str = "mmc_bench.methods.dmim.DMIM"
+    name: str = "dmim"
+    # Every view is PCA'd (fitted on the training part) to this dimension; a view with fewer dimensions
+    # keeps them all and is zero-padded, since the encoder is shared.
+    input_dim: int = positive(100)
+    # Widths of the shared trunk (Linear, BN, ReLU).
+    trunk_layers: list[int] = field(default_factory=lambda: [100, 100])
+    # Size of the Gaussian head's latent code (SIE term only).
+    latent_dim: int = positive(100)
+    # C' has overcluster_factor * K outputs; 0 removes the over-clustering head (paper Table 3).
+    overcluster_factor: int = count(10)
+    # Superfluous-information elimination term (L2); false for the "no SIE" ablation.
+    sie: bool = True
+    # SIE term: softmax_sample (the demo) or gaussian_analytic (the paper's intent).
+    kl_mode: KLMode = KLMode.softmax_sample
+    # lambda: weight of the superfluous-information elimination term.
+    sie_weight: float = count(1.0)
+    # Uniform-prior term (L3) on Sinkhorn-Knopp pseudo-labels refreshed every sinkhorn_every steps.
+    uniform_prior: bool = True
+    # Weight of the uniform-prior term.
+    prior_weight: float = count(0.5)
+    # probs: cross-entropy on softmax outputs (the demo); log_probs: -sum y log C(x).
+    prior_target: PriorTarget = PriorTarget.probs
+    # Steps between pseudo-label refreshes.
+    sinkhorn_every: int = positive(5)
+    # Exponent on the assignments before Sinkhorn-Knopp.
+    sinkhorn_power: float = positive(10.0)
+    # Sinkhorn-Knopp iterations at most.
+    sinkhorn_max_iter: int = positive(75)
+    # Sinkhorn-Knopp stops when the column scaling changes less than this.
+    sinkhorn_tol: float = count(1e-2)
+    # Adam learning rate.
+    lr: float = positive(5e-4)
+    # Passes over the data.
+    epochs: int = count(500)
+    # 0 = one full batch per epoch (the reference); > 0 = shuffled mini-batches of this size, for large N.
+    batch_size: int = count(0)
+    # With batch_size 0, data larger than this train in shuffled mini-batches of this size instead (the
+    # batch-level mutual-information terms then use the batch's marginals), so memory stays bounded.
+    # In mini-batch mode each step's pseudo-labels come from Sinkhorn-Knopp on that batch's own C(x_1):
+    # refreshing all n labels every few steps would cost O(n^2 / batch) per epoch.
+    full_batch_limit: int = positive(65536)
+    # Standard deviation of the Linear layers' normal initialisation.
+    init_std: float = positive(0.02)
+    # first_view: argmax C(x_1) (the demo); mean_probs: mean over views.
+    predict_from: PredictFrom = PredictFrom.first_view
+
+
+register_method_schema("dmim", DMIMConfig)
+
+
+class DMIMNetwork(nn.Module):
+    """Shared trunk [Linear -> BN -> ReLU] x L, Gaussian head (mu, s), cluster head C, over-cluster head C'."""
+
+    def __init__(self, cfg: DMIMConfig, n_clusters: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = cfg.input_dim
+        for out in cfg.trunk_layers:
+            layers += [nn.Linear(width, out), nn.BatchNorm1d(out), nn.ReLU()]
+            width = out
+        self.trunk = nn.Sequential(*layers)
+        self.gaussian = nn.Linear(width, 2 * cfg.latent_dim)
+        self.cluster = nn.Linear(width, n_clusters)
+        self.overcluster = (
+            nn.Linear(width, cfg.overcluster_factor * n_clusters) if cfg.overcluster_factor else None
+        )
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, 0.0, cfg.init_std)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        # Both heads read the trunk output t, not the sampled z; the Gaussian head only feeds the SIE term.
+        t = self.trunk(x)
+        mu, s = self.gaussian(t).chunk(2, dim=1)
+        out = {"mu": mu, "sigma": F.softplus(s) + 1e-7, "probs": torch.softmax(self.cluster(t), dim=1)}
+        if self.overcluster is not None:
+            out["over_probs"] = torch.softmax(self.overcluster(t), dim=1)
+        return out
+
+
+def _mutual_information(key: str):
+    """Sum over view pairs of IIC's negative mutual information for one head."""
+
+    def term(t: dict[str, Any]) -> torch.Tensor:
+        return sum(
+            iic_loss(t["views"][v][key], t["views"][w][key])
+            for v, w in combinations(range(len(t["views"])), 2)
+        )
+
+    return term
+
+
+def _sie_softmax_sample(t: dict[str, Any]) -> torch.Tensor:
+    """KL(softmax eps || softmax z_v) summed over views; z_v ~ N(mu, sigma) by reparameterisation, one eps per step."""
+    total = torch.zeros(())
+    target = torch.softmax(t["noise"], dim=1)
+    for out in t["views"]:
+        z = out["mu"] + out["sigma"] * torch.randn_like(out["mu"])
+        # F.kl_div(log_softmax z, softmax eps, reduction="mean") of the demo: divided by n * latent_dim
+        kl = target * (target.log() - torch.log_softmax(z, dim=1))
+        total = total + kl.sum() / kl.numel()
+    return total
+
+
+def _sie_gaussian(t: dict[str, Any]) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, I)) per sample, summed over dims, averaged over samples, summed over views."""
+    total = torch.zeros(())
+    for out in t["views"]:
+        var = out["sigma"].pow(2)
+        total = total + 0.5 * (var + out["mu"].pow(2) - 1.0 - var.log()).sum(dim=1).mean()
+    return total
+
+
+def _uniform_prior(target: PriorTarget):
+    def term(t: dict[str, Any]) -> torch.Tensor:
+        probs = t["views"][0]["probs"]
+        if target == PriorTarget.probs:
+            return F.cross_entropy(probs, t["pseudo_labels"])
+        return F.nll_loss(probs.clamp_min(1e-12).log(), t["pseudo_labels"])
+
+    return term
+
+
+def dmim_loss(cfg: DMIMConfig) -> WeightedLoss:
+    sie = _sie_softmax_sample if cfg.kl_mode == KLMode.softmax_sample else _sie_gaussian
+    return WeightedLoss(
+        {
+            "mi_cluster": (_mutual_information("probs"), 1.0),
+            "mi_overcluster": (_mutual_information("over_probs"), 1.0 if cfg.overcluster_factor else 0.0),
+            "sie": (sie, cfg.sie_weight if cfg.sie else 0.0),
+            "prior": (_uniform_prior(cfg.prior_target), cfg.prior_weight if cfg.uniform_prior else 0.0),
+        }
+    )
+
+
+class DMIM(ClusteringMethod):
+    config: DMIMConfig
+
+    def fit(self, data: MultiViewDataset, ctx: FitContext) -> float:
+        cfg = self.config
+        self.device = ctx.device
+        self._fit_projections(data, ctx.seed)
+        views = self._project(data)
+        torch.manual_seed(ctx.seed)
+        self.net = DMIMNetwork(cfg, data.n_clusters).to(ctx.device)
+        self.loss = dmim_loss(cfg)
+        optimizer = adam(self.net.parameters(), lr=cfg.lr)
+        order = torch.Generator().manual_seed(ctx.seed)
+        self.pseudo_labels = torch.zeros(data.n_samples, dtype=torch.long, device=ctx.device)
+        first_epoch, step = 0, 0
+        saved = ctx.checkpoint.load()
+        if saved is not None:
+            first_epoch, step = self._restore(saved, optimizer, order, ctx)
+        bar = ctx.log.progress(range(first_epoch, cfg.epochs), desc="dmim", total=cfg.epochs - first_epoch)
+        self.batch_size = self._batch_size(data.n_samples)
+        per_batch_labels = self.batch_size < data.n_samples
+        for epoch in bar:
+            means = EpochMeans()
+            for index in epoch_batches(data.n_samples, self.batch_size, order):
+                if cfg.uniform_prior and not per_batch_labels and step % cfg.sinkhorn_every == 0:
+                    self._refresh_pseudo_labels(views[0])
+                index = index.to(ctx.device)
+                means.add(self._step([v[index] for v in views], index, optimizer, per_batch_labels))
+                step += 1
+            scalars = means.means()
+            ctx.log.epoch(epoch, scalars)
+            bar.set_postfix(loss=f"{scalars['total']:.4f}")
+            ctx.checkpoint.end_of_epoch(
+                epoch, lambda epoch=epoch, step=step: self._training_state(epoch, step, optimizer, order, ctx)
+            )
+        self.final_terms = self._evaluate_loss(views, ctx.seed)
+        ctx.log.scalars("final_loss", self.final_terms)
+        return self.final_terms["total"]
+
+    def _batch_size(self, n_samples: int) -> int:
+        cfg = self.config
+        if cfg.batch_size:
+            return min(cfg.batch_size, n_samples)
+        return min(n_samples, cfg.full_batch_limit)
+
+    def _fit_projections(self, data: MultiViewDataset, seed: int) -> None:
+        self.projections = []
+        for v in range(data.n_views):
+            dims = min(self.config.input_dim, data.view_dims[v], data.n_samples)
+            self.projections.append(PCA(n_components=dims, random_state=seed).fit(data.dense_view(v)))
+
+    def _project(self, data: MultiViewDataset) -> list[torch.Tensor]:
+        out = []
+        for v, pca in enumerate(self.projections):
+            padded = np.zeros((data.n_samples, self.config.input_dim), np.float32)
+            padded[:, : pca.n_components_] = pca.transform(data.dense_view(v))
+            out.append(torch.from_numpy(padded).to(self.device))
+        return out
+
+    def _step(
+        self,
+        batch: list[torch.Tensor],
+        index: torch.Tensor,
+        optimizer: torch.optim.Optimizer,
+        per_batch_labels: bool,
+    ) -> dict:
+        self.net.train()
+        outputs = [self.net(x) for x in batch]
+        tensors = {
+            "views": outputs,
+            "noise": torch.randn(len(index), self.config.latent_dim, device=self.device),
+            "pseudo_labels": self._batch_labels(outputs[0])
+            if per_batch_labels
+            else self.pseudo_labels[index],
+        }
+        total, terms = self.loss(tensors)
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        used = torch.tensor(float(tensors["views"][0]["probs"].argmax(dim=1).unique().numel()))
+        return {"total": total, **terms, "clusters_used": used}
+
+    @torch.no_grad()
+    def _refresh_pseudo_labels(self, first_view: torch.Tensor) -> None:
+        """Balanced labels from C(x_1) on all training samples, in train-mode BN as the demo computes them."""
+        self.net.train()
+        self.pseudo_labels = self._sinkhorn(self.net(first_view)["probs"])
+
+    def _batch_labels(self, first_view_output: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Mini-batch mode: balanced labels from this batch's own C(x_1) (what a train-mode no-grad pass gives)."""
+        if not self.config.uniform_prior:
+            return torch.zeros(len(first_view_output["probs"]), dtype=torch.long, device=self.device)
+        return self._sinkhorn(first_view_output["probs"].detach())
+
+    def _sinkhorn(self, probs: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        return sinkhorn_labels(probs, cfg.sinkhorn_power, cfg.sinkhorn_max_iter, cfg.sinkhorn_tol)
+
+    @torch.no_grad()
+    def _evaluate_loss(self, views: list[torch.Tensor], seed: int) -> dict[str, float]:
+        """Every term on the training data in eval mode, with noise from a seeded generator (reproducible):
+        one full batch as in training, or in mini-batch mode the mean over full batches of the training size
+        (the mutual-information terms are batch-level, so a short remainder batch would be noisier)."""
+        self.net.eval()
+        torch.manual_seed(
+            seed
+        )  # training is over: the global generator may be reseeded for a reproducible value
+        n = len(views[0])
+        per_batch_labels = self.batch_size < n
+        means = EpochMeans()
+        batches = sequential_batches(n, self.batch_size)
+        for index in batches if len(batches) == 1 else [b for b in batches if len(b) == self.batch_size]:
+            index = index.to(self.device)
+            outputs = [self.net(x[index]) for x in views]
+            tensors = {
+                "views": outputs,
+                "noise": torch.randn(len(index), self.config.latent_dim, device=self.device),
+                "pseudo_labels": (
+                    self._batch_labels(outputs[0]) if per_batch_labels else self.pseudo_labels[index]
+                ),
+            }
+            total, terms = self.loss(tensors)
+            means.add({"total": total, **terms})
+        return means.means()
+
+    def _training_state(self, epoch: int, step: int, optimizer, order, ctx: FitContext) -> dict[str, Any]:
+        return capture_training_state(
+            epoch,
+            {"net": self.net},
+            [optimizer],
+            order,
+            ctx.log.rows,
+            step=step,
+            pseudo_labels=self.pseudo_labels,
+        )
+
+    def _restore(self, saved: dict[str, Any], optimizer, order, ctx: FitContext) -> tuple[int, int]:
+        restored = restore_training_state(saved, {"net": self.net}, [optimizer], order)
+        self.pseudo_labels = restored["pseudo_labels"].to(self.device)
+        ctx.log.rows = list(restored["history"])
+        return restored["epoch"] + 1, restored["step"]
+
+    @torch.no_grad()
+    def predict(self, data: MultiViewDataset) -> Prediction:
+        self.net.eval()
+        views = self._project(data)
+        probs = [rows_in_chunks(len(x), 65536, lambda i, x=x: self.net(x[i])["probs"]) for x in views]
+        soft = (
+            probs[0] if self.config.predict_from == PredictFrom.first_view else torch.stack(probs).mean(dim=0)
+        )
+        soft = soft.cpu().numpy()
+        return Prediction(labels=soft.argmax(axis=1), soft=soft, embedding=views[0].cpu().numpy())

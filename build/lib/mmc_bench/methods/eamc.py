@@ -1,0 +1,473 @@
+"""EAMC: end-to-end adversarial-attention multi-modal clustering (Zhou & Shen, CVPR 2020).
+
+Per-view encoders; V-1 discriminators that tell view 1 ("real") from view v ("fake"); an attention
+network that fuses the views with one weight per view per batch; a DDC clustering module trained with
+the Cauchy-Schwarz terms. Generator and discriminator steps alternate over batches. Section 3 of the
+method notes; defaults follow the authors-derived reference code, paper values are selectable.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mmc_bench.checkpoint import capture_training_state, restore_training_state
+from mmc_bench.config import MethodConfig, count, positive, register_method_schema
+from mmc_bench.data.dataset import MultiViewDataset
+from mmc_bench.errors import UserError
+from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction, keeps_embedding
+from mmc_bench.nn.blocks import ConvEncoder, he_init, mlp
+from mmc_bench.nn.kernels import ddc_cs_separation, ddc_orthogonality, ddc_simplex, gaussian_kernel
+from mmc_bench.nn.losses import WeightedLoss
+from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, rows_in_chunks, sequential_batches
+
+
+class KernelInput(str, Enum):
+    hidden = "hidden"  # the DDC hidden layer (reference code)
+    fused = "fused"  # the fused representation (the paper's K^f)
+
+
+class Checkpoint(str, Enum):
+    lowest_loss = "lowest_loss"  # the reference code: the evaluated state with the lowest full-data loss
+    final = "final"  # the state after the last epoch
+
+
+class DiscriminatorLoss(str, Enum):
+    # The reference code: sigmoid, then binary_cross_entropy, whose log is clamped at -100. Once a
+    # discriminator wins, D(h_v) saturates, gen sits at gamma * 100 and stops pushing the encoders.
+    reference = "reference"
+    # BCE on the logit (numerically stable, never saturates): gamma * gen keeps its gradient throughout.
+    logits = "logits"
+
+
+class EncoderKind(str, Enum):
+    mlp = "mlp"
+    conv = "conv"
+
+
+@dataclass
+class EAMCConfig(MethodConfig):
+    _target_: str = "mmc_bench.methods.eamc.EAMC"
+    name: str = "eamc"
+    # mlp for vector views, conv for images (image_shape).
+    encoder: EncoderKind = EncoderKind.mlp
+    # Encoder widths; the last is every view's representation size.
+    encoder_layers: list[int] = field(default_factory=lambda: [200, 200, 500])
+    # (channels, height, width) of every view, for encoder=conv.
+    image_shape: list[int] | None = None
+    # Hidden widths of each discriminator (LeakyReLU), then a logit.
+    discriminator_layers: list[int] = field(default_factory=lambda: [256, 256, 128])
+    # Hidden widths of the attention network (no activations, as in the paper).
+    attention_layers: list[int] = field(default_factory=lambda: [100, 50])
+    # Temperature of softmax(sigmoid(.)/tau) over views.
+    attention_tau: float = positive(10.0)
+    # Width of the DDC hidden layer.
+    cluster_hidden: int = positive(100)
+    # Passes over the data.
+    epochs: int = count(500)
+    # Samples per step (the last partial batch is dropped).
+    batch_size: int = positive(100)
+    # Generator steps in each alternation cycle.
+    gen_steps: int = positive(1)
+    # Discriminator steps in each alternation cycle.
+    disc_steps: int = positive(1)
+    # Adam learning rate of the encoders.
+    lr_encoder: float = positive(1e-5)
+    # Adam learning rate of the discriminators.
+    lr_discriminator: float = positive(1e-3)
+    # Adam learning rate of the attention network.
+    lr_attention: float = positive(1e-4)
+    # Adam learning rate of the clustering module.
+    lr_clustering: float = positive(1e-5)
+    # Adam betas of the encoders.
+    betas_encoder: list[float] = field(default_factory=lambda: [0.95, 0.999])
+    # Adam betas of the discriminators.
+    betas_discriminator: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    # Attention and clustering module (the reference code uses the encoders' betas for both).
+    betas_other: list[float] = field(default_factory=lambda: [0.95, 0.999])
+    # Gradient-norm clip of a generator step, over every parameter.
+    clip_norm: float = positive(0.5)
+    # Weight of the adversarial term gen.
+    gamma: float = count(10.0)
+    # reference: sigmoid + BCE with logs clamped at -100 (saturates); logits: BCE-with-logits.
+    discriminator_loss: DiscriminatorLoss = DiscriminatorLoss.reference
+    # Kernel width: sigma^2 = rel_sigma * median squared distance of the batch.
+    rel_sigma: float = positive(0.15)
+    # Ablation switches (paper Tables 4-5).
+    adversarial: bool = True
+    # Learned view weights (false: equal weights).
+    attention: bool = True
+    # Cauchy-Schwarz separation term.
+    ddc1: bool = True
+    # Orthogonality term.
+    ddc2: bool = True
+    # Simplex-corner term.
+    ddc3: bool = True
+    # The kernel's input: hidden (DDC hidden layer, reference code) or fused (paper).
+    cs_kernel_on: KernelInput = KernelInput.hidden
+    # Batch size of the full-data loss evaluation.
+    eval_batch_size: int = positive(100)
+    # Which state the run ends with. The reference code keeps the lowest full-data 'tot' (evaluated every
+    # eval_interval epochs); as the adversarial term grows while the discriminator wins, that is often the
+    # first evaluation, so the default keeps the final state (the issue's protocol) and the other is an option.
+    checkpoint: Checkpoint = Checkpoint.final
+    # Epochs between evaluations for checkpoint=lowest_loss.
+    eval_interval: int = positive(5)
+
+
+register_method_schema("eamc", EAMCConfig)
+
+
+class AttentionFusion(nn.Module):
+    """concat(h) -> FC layers without activations -> softmax(sigmoid(.)/tau); one weight per view, batch mean."""
+
+    def __init__(self, n_views: int, dim: int, layers: list[int], tau: float):
+        super().__init__()
+        self.net = mlp(n_views * dim, [*layers, n_views], activation="none", last_activation=False)
+        self.tau = tau
+
+    def forward(self, hidden: list[torch.Tensor]) -> torch.Tensor:
+        scores = torch.sigmoid(self.net(torch.cat(hidden, dim=1))) / self.tau
+        return torch.softmax(scores, dim=1).mean(dim=0)
+
+
+class EAMCNetwork(nn.Module):
+    def __init__(self, cfg: EAMCConfig, view_dims: list[int], n_clusters: int):
+        super().__init__()
+        n_views = len(view_dims)
+        out_dim = cfg.encoder_layers[-1]
+        self.encoders = nn.ModuleList([self._encoder(cfg, d) for d in view_dims])
+        self.attention = (
+            AttentionFusion(n_views, out_dim, cfg.attention_layers, cfg.attention_tau)
+            if cfg.attention
+            else None
+        )
+        self.cluster_hidden = nn.Sequential(
+            nn.Linear(out_dim, cfg.cluster_hidden), nn.ReLU(), nn.BatchNorm1d(cfg.cluster_hidden)
+        )
+        self.cluster_output = nn.Linear(cfg.cluster_hidden, n_clusters)
+        # Discriminators end in a logit; method.discriminator_loss chooses how BCE reads it.
+        self.discriminators = nn.ModuleList(
+            [
+                nn.Sequential(
+                    mlp(out_dim, cfg.discriminator_layers, activation="leaky_relu"),
+                    nn.Linear(cfg.discriminator_layers[-1], 1),
+                )
+                for _ in range(n_views - 1)
+            ]
+            if cfg.adversarial
+            else []
+        )
+        self.n_views = n_views
+        he_init(self)
+
+    @staticmethod
+    def _encoder(cfg: EAMCConfig, in_dim: int) -> nn.Module:
+        if cfg.encoder == EncoderKind.conv:
+            if cfg.image_shape is None or int(np.prod(cfg.image_shape)) != in_dim:
+                raise UserError(
+                    f"method.encoder=conv needs method.image_shape=[C,H,W] with C*H*W equal to the view dim {in_dim}"
+                )
+            return ConvEncoder(list(cfg.image_shape), cfg.encoder_layers[-1])
+        return mlp(in_dim, list(cfg.encoder_layers), activation="relu")
+
+    def view_weights(self, hidden: list[torch.Tensor]) -> torch.Tensor:
+        if self.attention is None:
+            return torch.full((self.n_views,), 1.0 / self.n_views, device=hidden[0].device)
+        return self.attention(hidden)
+
+    def forward(self, views: list[torch.Tensor], weights: torch.Tensor | None = None) -> dict[str, Any]:
+        hidden = [encoder(x) for encoder, x in zip(self.encoders, views)]
+        weights = self.view_weights(hidden) if weights is None else weights
+        fused = sum(w * h for w, h in zip(weights, hidden))
+        cluster_hidden = self.cluster_hidden(fused)
+        assignments = torch.softmax(self.cluster_output(cluster_hidden), dim=1)
+        return {
+            "hidden": hidden,
+            "weights": weights,
+            "fused": fused,
+            "cluster_hidden": cluster_hidden,
+            "assignments": assignments,
+        }
+
+
+def _kernel_alignment(t: dict[str, Any]) -> torch.Tensor:
+    """att = || k(h_f) - sum_v w_v k(h_v) ||_F^2."""
+    fused_kernel = gaussian_kernel(t["fused"], t["rel_sigma"])
+    mixed = sum(w * gaussian_kernel(h, t["rel_sigma"]) for w, h in zip(t["weights"], t["hidden"]))
+    return (fused_kernel - mixed).pow(2).sum()
+
+
+class SaturatingBCE(torch.autograd.Function):
+    """torch's binary_cross_entropy on probabilities, written out so that a NaN input gives a NaN loss (and
+    so a diverged run) instead of a range error (CPU) or a device-side assert (CUDA). Forward and backward are
+    the formulas of torch's kernels: logs clamped at -100, gradient (p - y) / max(p (1 - p), 1e-12)."""
+
+    @staticmethod
+    def forward(ctx: Any, probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(probs, target)
+        log_p = torch.log(probs).clamp_min(-100.0)
+        log_q = torch.log1p(-probs).clamp_min(-100.0)
+        return ((target - 1) * log_q - target * log_p).mean()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        probs, target = ctx.saved_tensors
+        scale = grad / probs.numel()
+        return scale * (probs - target) / ((1 - probs) * probs).clamp_min(1e-12), None
+
+
+def binary_cross_entropy(logits: torch.Tensor, target: float, form: DiscriminatorLoss) -> torch.Tensor:
+    """BCE of a discriminator's logits against a constant target, in the configured numerical form."""
+    targets = torch.full_like(logits, target)
+    if form == DiscriminatorLoss.reference:
+        return SaturatingBCE.apply(torch.sigmoid(logits), targets)
+    return F.binary_cross_entropy_with_logits(logits, targets)
+
+
+def _generator_term(t: dict[str, Any]) -> torch.Tensor:
+    """sum_v BCE(D_v(h_v), 1): the encoders of views 2..V try to pass as view 1."""
+    logits = [d(h) for d, h in zip(t["discriminators"], t["hidden"][1:])]
+    return sum(binary_cross_entropy(z, 1.0, t["discriminator_loss"]) for z in logits)
+
+
+def discriminator_loss(
+    discriminators: nn.ModuleList, hidden: list[torch.Tensor], form: DiscriminatorLoss
+) -> torch.Tensor:
+    """sum_v [BCE(D_v(h_v), 0) + BCE(D_v(h_1), 1)] on detached representations."""
+    real = hidden[0].detach()
+    total = torch.zeros((), device=real.device)
+    for d, h in zip(discriminators, hidden[1:]):
+        total = total + binary_cross_entropy(d(h.detach()), 0.0, form)
+        total = total + binary_cross_entropy(d(real), 1.0, form)
+    return total
+
+
+def generator_loss(cfg: EAMCConfig) -> WeightedLoss:
+    """ddc1 + ddc2 + ddc3 + att + gamma * gen; a switched-off ablation term has weight 0 and is never computed."""
+    return WeightedLoss(
+        {
+            "ddc1": (lambda t: ddc_cs_separation(t["assignments"], t["kernel"]), float(cfg.ddc1)),
+            "ddc2": (lambda t: ddc_orthogonality(t["assignments"]), float(cfg.ddc2)),
+            "ddc3": (lambda t: ddc_simplex(t["assignments"], t["kernel"]), float(cfg.ddc3)),
+            "att": (_kernel_alignment, float(cfg.attention)),
+            "gen": (_generator_term, cfg.gamma if cfg.adversarial else 0.0),
+        }
+    )
+
+
+class EAMC(ClusteringMethod):
+    config: EAMCConfig
+
+    def fit(self, data: MultiViewDataset, ctx: FitContext) -> float:
+        cfg = self.config
+        if cfg.adversarial and data.n_views < 2:
+            raise UserError(
+                f"EAMC's discriminators need at least 2 views, but dataset {data.name} has {data.n_views}; "
+                "choose a multi-view dataset, or set method.adversarial=false to train without them"
+            )
+        torch.manual_seed(ctx.seed)
+        self.device = ctx.device
+        self.net = EAMCNetwork(cfg, data.view_dims, data.n_clusters).to(ctx.device)
+        self.loss = generator_loss(cfg)
+        views = data.view_tensors(ctx.device)
+        gen_opt, disc_opt = self._optimizers()
+        order = torch.Generator().manual_seed(ctx.seed)
+        self._best: tuple[float, dict | None, int | None] = (float("inf"), None, None)
+        first_epoch = 0
+        saved = ctx.checkpoint.load()
+        if saved is not None:
+            first_epoch = self._restore(saved, [gen_opt, disc_opt], order, ctx)
+        bar = ctx.log.progress(range(first_epoch, cfg.epochs), desc="eamc", total=cfg.epochs - first_epoch)
+        for epoch in bar:
+            scalars = self._train_epoch(views, data.n_samples, gen_opt, disc_opt, order)
+            ctx.log.epoch(epoch, scalars)
+            bar.set_postfix(loss=f"{scalars.get('total', float('nan')):.4f}")
+            if cfg.checkpoint == Checkpoint.lowest_loss and (
+                epoch % cfg.eval_interval == 0 or epoch == cfg.epochs - 1
+            ):
+                self._evaluate_for_selection(views, epoch, ctx)
+            ctx.checkpoint.end_of_epoch(
+                epoch, lambda epoch=epoch: self._training_state(epoch, [gen_opt, disc_opt], order, ctx)
+            )
+        best_state = self._best[1]
+        if best_state is not None:
+            self.net.load_state_dict(best_state)
+        self.selected_epoch = self._best[2]
+        self.final_terms = self.evaluate_loss(views)
+        ctx.log.scalars("final_loss", self.final_terms)
+        self._views_for_summary = views
+        return self.final_terms["total"]
+
+    def _train_epoch(self, views, n_samples, gen_opt, disc_opt, order) -> dict[str, float]:
+        """One pass over shuffled batches; generator and discriminator steps alternate batch by batch."""
+        cfg = self.config
+        cycle = cfg.gen_steps + cfg.disc_steps if cfg.adversarial else 1
+        self.net.train()
+        means = EpochMeans()
+        for b, index in enumerate(epoch_batches(n_samples, cfg.batch_size, order)):
+            batch = [v[index.to(self.device)] for v in views]
+            if b % cycle < cfg.gen_steps:
+                means.add(self._generator_step(batch, gen_opt))
+            else:
+                means.add(self._discriminator_step(batch, disc_opt))
+        return means.means()
+
+    def _evaluate_for_selection(self, views: list[torch.Tensor], epoch: int, ctx: FitContext) -> None:
+        evaluated = self.evaluate_loss(views)
+        ctx.log.epoch(epoch, evaluated, phase="eval")
+        if evaluated["total"] < self._best[0]:
+            self._best = (evaluated["total"], copy.deepcopy(self.net.state_dict()), epoch)
+
+    def _training_state(
+        self, epoch: int, optimizers: list, order: torch.Generator, ctx: FitContext
+    ) -> dict[str, Any]:
+        return capture_training_state(
+            epoch,
+            {"net": self.net},
+            optimizers,
+            order,
+            ctx.log.rows,
+            best=self._best,
+            # Gradients carried between steps count in the next clip norm (see _generator_step).
+            grads={n: p.grad.clone() for n, p in self.net.named_parameters() if p.grad is not None},
+        )
+
+    def _restore(
+        self, saved: dict[str, Any], optimizers: list, order: torch.Generator, ctx: FitContext
+    ) -> int:
+        restored = restore_training_state(saved, {"net": self.net}, optimizers, order)
+        ctx.log.rows = list(restored["history"])
+        self._best = restored["best"]
+        for name, param in self.net.named_parameters():
+            param.grad = restored["grads"].get(name)
+        return restored["epoch"] + 1
+
+    def _optimizers(self) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer | None]:
+        cfg, net = self.config, self.net
+        groups = [
+            {"params": net.encoders.parameters(), "lr": cfg.lr_encoder, "betas": tuple(cfg.betas_encoder)},
+            {
+                "params": [*net.cluster_hidden.parameters(), *net.cluster_output.parameters()],
+                "lr": cfg.lr_clustering,
+                "betas": tuple(cfg.betas_other),
+            },
+        ]
+        if net.attention is not None:
+            groups.append(
+                {
+                    "params": net.attention.parameters(),
+                    "lr": cfg.lr_attention,
+                    "betas": tuple(cfg.betas_other),
+                }
+            )
+        gen_opt = adam(groups)
+        disc_opt = None
+        if cfg.adversarial:
+            disc_opt = adam(
+                net.discriminators.parameters(), lr=cfg.lr_discriminator, betas=tuple(cfg.betas_discriminator)
+            )
+        return gen_opt, disc_opt
+
+    def _shared(self, out: dict[str, Any]) -> dict[str, Any]:
+        kernel_input = (
+            out["cluster_hidden"] if self.config.cs_kernel_on == KernelInput.hidden else out["fused"]
+        )
+        return {
+            **out,
+            "kernel": gaussian_kernel(kernel_input, self.config.rel_sigma),
+            "rel_sigma": self.config.rel_sigma,
+            "discriminators": self.net.discriminators,
+            "discriminator_loss": self.config.discriminator_loss,
+        }
+
+    def _generator_step(
+        self, batch: list[torch.Tensor], optimizer: torch.optim.Optimizer
+    ) -> dict[str, torch.Tensor]:
+        out = self.net(batch)
+        total, terms = self.loss(self._shared(out))
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        # As in the reference code the norm is taken over every parameter, the discriminators' gradients included.
+        nn.utils.clip_grad_norm_(self.net.parameters(), self.config.clip_norm)
+        optimizer.step()
+        weights = {f"w_view{v}": w for v, w in enumerate(out["weights"].detach())}
+        return {"total": total, **terms, **weights}
+
+    def _discriminator_step(
+        self, batch: list[torch.Tensor], optimizer: torch.optim.Optimizer
+    ) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            hidden = [encoder(x) for encoder, x in zip(self.net.encoders, batch)]
+        loss = discriminator_loss(self.net.discriminators, hidden, self.config.discriminator_loss)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {"disc": loss}
+
+    @torch.no_grad()
+    def evaluate_loss(self, views: list[torch.Tensor]) -> dict[str, float]:
+        """Every loss term on the full training data in eval mode, in fixed full batches (the kernel terms are
+        batch-level). 'total' sums them, discriminator term included, as the reference code's 'tot': the loss
+        that both the within-run checkpoint choice and the paper's lowest-loss-of-20 protocol select on."""
+        self.net.eval()
+        means = EpochMeans()
+        n = views[0].shape[0]
+        batches = sequential_batches(n, self.config.eval_batch_size)
+        for index in (
+            batches if len(batches) == 1 else [b for b in batches if len(b) == self.config.eval_batch_size]
+        ):
+            index = index.to(self.device)
+            out = self.net([v[index] for v in views])
+            total, terms = self.loss(self._shared(out))
+            if self.config.adversarial:
+                terms["disc"] = discriminator_loss(
+                    self.net.discriminators, out["hidden"], self.config.discriminator_loss
+                )
+                total = total + terms["disc"]
+            means.add({"total": total, **terms})
+        return means.means()
+
+    @torch.no_grad()
+    def full_data_weights(self, views: list[torch.Tensor]) -> torch.Tensor:
+        """The attention weights averaged over every sample (prediction must not depend on how data is chunked)."""
+        self.net.eval()
+        n = views[0].shape[0]
+        total = torch.zeros(self.net.n_views, device=self.device)
+        for index in sequential_batches(n, 4096):
+            index = index.to(self.device)
+            hidden = [encoder(v[index]) for encoder, v in zip(self.net.encoders, views)]
+            total += self.net.view_weights(hidden) * len(index)
+        return total / n
+
+    @torch.no_grad()
+    def predict(self, data: MultiViewDataset) -> Prediction:
+        self.net.eval()
+        views = data.view_tensors(self.device)
+        weights = self.full_data_weights(views)
+        keys = (
+            ("assignments", "fused")
+            if keeps_embedding(data.n_samples, self.config.encoder_layers[-1])
+            else ("assignments",)
+        )
+
+        def chunk(index: torch.Tensor) -> dict[str, torch.Tensor]:
+            out = self.net([v[index.to(self.device)] for v in views], weights=weights)
+            return {key: out[key] for key in keys}
+
+        rows = rows_in_chunks(data.n_samples, 4096, chunk)
+        soft = rows["assignments"].cpu().numpy()
+        embedding = rows["fused"].cpu().numpy() if "fused" in rows else None
+        return Prediction(labels=soft.argmax(axis=1), soft=soft, embedding=embedding)
+
+    def summary(self) -> dict[str, Any]:
+        weights = self.full_data_weights(self._views_for_summary).cpu().tolist()
+        selected = getattr(self, "selected_epoch", None)
+        return {"view_weights": weights, "final_loss_terms": self.final_terms, "selected_epoch": selected}

@@ -1,0 +1,454 @@
+"""JECL (Yang, Huang, Howe; earlier MultiDEC) and the DEC baseline, on one shared deep-embedded-clustering core.
+
+Each stack is an autoencoder d-500-500-2000-10 pre-trained with MSE, whose code is clustered with Student-t
+assignments q against learned centroids. DEC has one stack on the concatenated views; JECL one per view,
+k-means-initialised and Hungarian-aligned across views (on features, never labels), a joint target
+p = sum_v lambda_v f(q_v), KL(p || q_v) per view, the Jensen-Shannon alignment of each sample's assignments
+across views and a cluster-balance regulariser. Section 5 of the method notes (with its corrected eq. 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mmc_bench.checkpoint import capture_training_state, restore_training_state
+from mmc_bench.config import MethodConfig, Setting, count, positive, register_method_schema
+from mmc_bench.data.dataset import MultiViewDataset
+from mmc_bench.errors import UserError
+from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction
+from mmc_bench.methods.baselines import concatenate_imputed, present_means
+from mmc_bench.nn.blocks import Autoencoder
+from mmc_bench.nn.contrastive import negative_entropy
+from mmc_bench.nn.dec import jensen_shannon_rows, kl_rows, student_t_assignment, target_distribution
+from mmc_bench.nn.kmeans import fit_kmeans
+from mmc_bench.nn.losses import WeightedLoss
+from mmc_bench.nn.matching import align_to
+from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, rows_in_chunks, sgd
+
+EVAL_CHUNK = 8192
+
+
+@dataclass
+class DeepClusteringConfig(MethodConfig):
+    """Shared by DEC and JECL: the autoencoder, its pre-training, k-means init and the clustering loop."""
+
+    # Autoencoder widths; the last is the embedding size.
+    encoder_layers: list[int] = field(default_factory=lambda: [500, 500, 2000, 10])
+    # Degrees of freedom of the Student-t kernel.
+    alpha: float = positive(1.0)
+    # DEC-keras practice: end-to-end Adam (lr 1e-3), 200 epochs, batch 256, Glorot init.
+    pretrain_epochs: int = count(200)
+    # Samples per pre-training step.
+    pretrain_batch_size: int = positive(256)
+    # Adam learning rate of pre-training.
+    pretrain_lr: float = positive(1e-3)
+    # k-means restarts of the centroid initialisation.
+    kmeans_n_init: int = positive(20)
+    # Clustering: SGD(0.01, momentum 0.9), batch 256; the target is recomputed on all samples every
+    # update_interval iterations (DEC: 140 for MNIST-size data); stop when fewer than tol of the labels
+    # change between two updates, or after max_iter iterations.
+    lr: float = positive(0.01)
+    # SGD momentum of the clustering phase.
+    momentum: float = count(0.9)
+    # Samples per clustering step.
+    batch_size: int = positive(256)
+    # Clustering iterations between target refreshes.
+    update_interval: int = positive(140)
+    # Stop when fewer than this share of labels changed between refreshes.
+    tol: float = count(0.001)
+    # Clustering iterations at most.
+    max_iter: int = positive(20000)
+
+
+@dataclass
+class DECConfig(DeepClusteringConfig):
+    _target_: str = "mmc_bench.methods.jecl.DEC"
+    name: str = "dec"
+
+
+@dataclass
+class JECLConfig(DeepClusteringConfig):
+    _target_: str = "mmc_bench.methods.jecl.JECL"
+    name: str = "jecl"
+    gamma: float = count(0.1)  # weight of the Jensen-Shannon alignment term
+    beta: float = count(0.1)  # weight of the cluster-balance regulariser
+    # lambda_v of the joint target; null = equal weights 1/V (the paper's lambda = 0.5 for two views).
+    view_weights: list[float] | None = None
+    # Ablation switches (paper Table II): without alignment, without regulariser, without both.
+    alignment: bool = True
+    # The cluster-balance term (false for the ablation).
+    regularizer: bool = True
+    # Re-check the Hungarian alignment of the views' clusters at every target update (the notes' advice).
+    realign: bool = True
+
+
+register_method_schema("dec", DECConfig)
+register_method_schema("jecl", JECLConfig)
+
+
+def glorot_init(module: nn.Module) -> None:
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+
+def _cluster_term(t: dict[str, Any]) -> torch.Tensor:
+    """(1/B) sum_i sum_v [sample i has view v] KL(p_i || q_v,i): an absent view contributes nothing."""
+    mask = t["mask"]
+    return sum(kl_rows(t["p"], q)[mask[:, v]].sum() for v, q in enumerate(t["q"])) / len(t["p"])
+
+
+def _alignment_term(t: dict[str, Any]) -> torch.Tensor:
+    """Mean over view pairs of the mean JSD(q_v,i, q_w,i) over the samples that have both views."""
+    mask, pairs = t["mask"], list(combinations(range(len(t["q"])), 2))
+    total = torch.zeros((), device=mask.device)
+    for v, w in pairs:
+        both = mask[:, v] & mask[:, w]
+        total = total + jensen_shannon_rows(t["q"][v], t["q"][w])[both].sum() / both.sum().clamp_min(1)
+    return total / len(pairs)
+
+
+def _balance_term(t: dict[str, Any]) -> torch.Tensor:
+    """sum_v KL(mean of q_v over the batch's samples with view v || uniform)."""
+    mask = t["mask"]
+    return sum(negative_entropy(q[mask[:, v]]) for v, q in enumerate(t["q"]) if mask[:, v].any())
+
+
+class DeepEmbeddedClustering(ClusteringMethod):
+    """The shared core: one autoencoder stack per input, Student-t assignments, a periodically refreshed target."""
+
+    config: DeepClusteringConfig
+    supported_settings = frozenset({Setting.paired, Setting.incomplete})
+    # A logged step of the clustering phase is one target refresh (update_interval iterations).
+    phase_units = {"cluster": "target round"}
+
+    # --- what differs between DEC and JECL -------------------------------------------------------------
+    def _fit_inputs(self, data: MultiViewDataset) -> None:
+        """Fit whatever turns data into the stacks' inputs (on the training part only)."""
+
+    def _inputs(self, data: MultiViewDataset) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The stacks' inputs (n x d each) and which sample has which input (n x S, bool)."""
+        raise NotImplementedError
+
+    def _loss(self, n_stacks: int) -> WeightedLoss:
+        return WeightedLoss({"cluster": (_cluster_term, 1.0)})
+
+    def _stack_weights(self, n_stacks: int) -> torch.Tensor:
+        return torch.full((n_stacks,), 1.0 / n_stacks)
+
+    def _labels(self, qs: list[torch.Tensor], p: torch.Tensor) -> torch.Tensor:
+        return p.argmax(dim=1)
+
+    def _realign(self, qs: list[torch.Tensor], mask: torch.Tensor, optimizer) -> int:
+        return 0
+
+    # --- training ------------------------------------------------------------------------------------
+    def fit(self, data: MultiViewDataset, ctx: FitContext) -> float:
+        cfg = self.config
+        self.device = ctx.device
+        self.n_clusters = data.n_clusters
+        torch.manual_seed(ctx.seed)
+        self._fit_inputs(data)
+        inputs, mask = self._inputs(data)
+        n_stacks = len(inputs)
+        self.weights = self._stack_weights(n_stacks).to(ctx.device)
+        self.autoencoders = nn.ModuleList([Autoencoder(x.shape[1], cfg.encoder_layers) for x in inputs])
+        glorot_init(self.autoencoders)
+        self.autoencoders.to(ctx.device)
+        self.centroids = nn.Parameter(
+            torch.zeros(n_stacks, data.n_clusters, cfg.encoder_layers[-1], device=ctx.device)
+        )
+        self.loss = self._loss(n_stacks)
+        pretrain_opt = adam(self.autoencoders.parameters(), lr=cfg.pretrain_lr)
+        cluster_opt = sgd([*self.autoencoders.parameters(), self.centroids], lr=cfg.lr, momentum=cfg.momentum)
+        order = torch.Generator().manual_seed(ctx.seed)
+        self.state: dict[str, Any] = {
+            "initialised": False,
+            "round": 0,
+            "iteration": 0,
+            "queue": [],
+            "p": None,
+            "labels": None,
+        }
+        first_epoch = 0
+        saved = ctx.checkpoint.load()
+        if saved is not None:
+            first_epoch = self._restore(saved, pretrain_opt, cluster_opt, order, ctx)
+        optimizers = (pretrain_opt, cluster_opt)
+        for epoch in range(first_epoch, cfg.pretrain_epochs):
+            ctx.log.epoch(epoch, self._pretrain_epoch(inputs, mask, pretrain_opt, order), phase="pretrain")
+            ctx.checkpoint.end_of_epoch(
+                epoch, lambda e=epoch: self._training_state(e, optimizers, order, ctx)
+            )
+        if not self.state["initialised"]:
+            self._initialise(inputs, mask, ctx)
+        self._cluster(inputs, mask, cluster_opt, order, ctx)
+        self.final_terms = self._full_loss(inputs, mask)
+        ctx.log.scalars("final_loss", self.final_terms)
+        return self.final_terms["total"]
+
+    def _pretrain_epoch(self, inputs, mask, optimizer, order) -> dict[str, float]:
+        """MSE of every stack on the samples that have its input (a missing view is never reconstructed)."""
+        means = EpochMeans()
+        for index in epoch_batches(len(mask), self.config.pretrain_batch_size, order, drop_last=False):
+            index = index.to(self.device)
+            terms = {}
+            for s, (autoencoder, x) in enumerate(zip(self.autoencoders, inputs)):
+                present = index[mask[index, s]]
+                batch = x[present]
+                terms[f"mse_{s}"] = (
+                    ((autoencoder(batch)[1] - batch) ** 2).mean() if len(batch) else batch.sum()
+                )
+            total = sum(terms.values())
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+            means.add({"total": total, **terms})
+        return means.means()
+
+    @torch.no_grad()
+    def _assignments(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """q of every sample for every stack, in chunks."""
+        return [
+            rows_in_chunks(
+                len(x),
+                EVAL_CHUNK,
+                lambda i, s=s, ae=ae, x=x: student_t_assignment(
+                    ae.encoder(x[i.to(self.device)]), self.centroids[s], self.config.alpha
+                ),
+            )
+            for s, (ae, x) in enumerate(zip(self.autoencoders, inputs))
+        ]
+
+    @torch.no_grad()
+    def _codes(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [
+            rows_in_chunks(len(x), EVAL_CHUNK, lambda i, ae=ae, x=x: ae.encoder(x[i.to(self.device)]))
+            for ae, x in zip(self.autoencoders, inputs)
+        ]
+
+    def joint_target(self, qs: list[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+        """p = sum_v lambda_v f(q_v); f is computed over the samples with view v, and is 0 for the others
+        (not renormalised, as the JECL paper describes for missing captions)."""
+        p = torch.zeros_like(qs[0])
+        for s, q in enumerate(qs):
+            present = mask[:, s]
+            p[present] += self.weights[s] * target_distribution(q[present])
+        return p
+
+    @torch.no_grad()
+    def _initialise(self, inputs, mask, ctx: FitContext) -> None:
+        """k-means (n_init from config) on each stack's codes gives its centroids; JECL then aligns them."""
+        labels = []
+        for s, z in enumerate(self._codes(inputs)):
+            model = fit_kmeans(
+                z[mask[:, s]].cpu().numpy(), self.n_clusters, self.config.kmeans_n_init, ctx.seed
+            )
+            labels.append(model.labels_)
+            self.centroids[s] = torch.from_numpy(model.cluster_centers_).to(self.centroids)
+        self._align_initial(labels, mask)
+        self.state["initialised"] = True
+
+    def _align_initial(self, labels: list[np.ndarray], mask: torch.Tensor) -> None:
+        pass
+
+    def _cluster(self, inputs, mask, optimizer, order, ctx: FitContext) -> None:
+        cfg = self.config
+        n = len(mask)
+        for round_index in range(self.state["round"], cfg.max_iter // cfg.update_interval + 1):
+            # Every round starts with a fresh target (also after a resume: checkpoints end a round).
+            changed = self._refresh_target(inputs, mask, optimizer)
+            if round_index > 0 and changed < cfg.tol:
+                ctx.log.scalar("cluster/stopped_at_iteration", self.state["iteration"])
+                return
+            steps = min(cfg.update_interval, cfg.max_iter - self.state["iteration"])
+            if steps <= 0:
+                return
+            means = EpochMeans()
+            for _ in range(steps):
+                if not self.state["queue"]:
+                    self.state["queue"] = epoch_batches(n, cfg.batch_size, order, drop_last=False)
+                means.add(
+                    self._cluster_step(inputs, mask, self.state["queue"].pop(0).to(self.device), optimizer)
+                )
+            self.state["iteration"] += steps
+            self.state["round"] = round_index + 1
+            scalars = {**means.means(), "realigned": self.state["realigned"]}
+            if round_index > 0:  # round 0 has no previous labels to compare with
+                scalars["label_change"] = changed
+            ctx.log.epoch(round_index, scalars, phase="cluster")
+            overall = cfg.pretrain_epochs + round_index
+            ctx.checkpoint.end_of_epoch(
+                overall, lambda o=overall: self._training_state(o, (None, optimizer), order, ctx)
+            )
+
+    @torch.no_grad()
+    def _refresh_target(self, inputs, mask, optimizer) -> float:
+        """Recompute p on all samples; return the fraction of labels changed since the last refresh."""
+        qs = self._assignments(inputs)
+        self.state["realigned"] = self._realign(qs, mask, optimizer)
+        if self.state["realigned"]:
+            qs = self._assignments(inputs)
+        self.state["p"] = self.joint_target(qs, mask)
+        labels = self._labels(qs, self.state["p"])
+        previous = self.state["labels"]
+        changed = float("nan") if previous is None else float((labels != previous).float().mean())
+        self.state["label_change"] = changed
+        self.state["labels"] = labels
+        return changed
+
+    def _forward(self, inputs, index: torch.Tensor, mask: torch.Tensor) -> dict[str, Any]:
+        qs = [
+            student_t_assignment(ae.encoder(x[index]), self.centroids[s], self.config.alpha)
+            for s, (ae, x) in enumerate(zip(self.autoencoders, inputs))
+        ]
+        return {"q": qs, "p": self.state["p"][index], "mask": mask[index]}
+
+    def _cluster_step(self, inputs, mask, index, optimizer) -> dict[str, torch.Tensor]:
+        total, terms = self.loss(self._forward(inputs, index, mask))
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        return {"total": total, **terms}
+
+    @torch.no_grad()
+    def _full_loss(self, inputs, mask) -> dict[str, float]:
+        """Every term on all training samples with the last target (for the best-loss protocol)."""
+        qs = self._assignments(inputs)
+        total, terms = self.loss({"q": qs, "p": self.state["p"], "mask": mask})
+        return {"total": float(total), **{k: float(v) for k, v in terms.items()}}
+
+    # --- checkpoints -----------------------------------------------------------------------------------
+    def _training_state(self, overall_epoch: int, optimizers, order, ctx: FitContext) -> dict[str, Any]:
+        return capture_training_state(
+            overall_epoch,
+            {"autoencoders": self.autoencoders},
+            list(optimizers),
+            order,
+            ctx.log.rows,
+            centroids=self.centroids.detach().clone(),
+            state=dict(self.state),
+        )
+
+    def _restore(self, saved: dict[str, Any], pretrain_opt, cluster_opt, order, ctx: FitContext) -> int:
+        restored = restore_training_state(
+            saved, {"autoencoders": self.autoencoders}, [pretrain_opt, cluster_opt], order
+        )
+        with torch.no_grad():
+            self.centroids.copy_(restored["centroids"])
+        self.state = dict(restored["state"])
+        ctx.log.rows = list(restored["history"])
+        return min(restored["epoch"] + 1, self.config.pretrain_epochs)
+
+    # --- inference -----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict(self, data: MultiViewDataset) -> Prediction:
+        inputs, mask = self._inputs(data)
+        qs = self._assignments(inputs)
+        p = self.joint_target(qs, mask)
+        labels = self._labels(qs, p)
+        embedding = torch.cat(self._codes(inputs), dim=1)
+        return Prediction(
+            labels=labels.cpu().numpy(), soft=p.cpu().numpy(), embedding=embedding.cpu().numpy()
+        )
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "final_loss_terms": self.final_terms,
+            "cluster_iterations": int(self.state["iteration"]),
+            "last_label_change": self.state.get("label_change"),
+        }
+
+
+class DEC(DeepEmbeddedClustering):
+    """DEC (Xie et al. 2016) on the concatenated views; absent views are imputed with their training mean."""
+
+    config: DECConfig
+
+    def _fit_inputs(self, data: MultiViewDataset) -> None:
+        self._view_means = present_means(data)
+
+    def _inputs(self, data: MultiViewDataset) -> tuple[list[torch.Tensor], torch.Tensor]:
+        x = torch.from_numpy(concatenate_imputed(data, self._view_means)).to(self.device)
+        return [x], torch.ones(data.n_samples, 1, dtype=torch.bool, device=self.device)
+
+    def _labels(self, qs: list[torch.Tensor], p: torch.Tensor) -> torch.Tensor:
+        return qs[0].argmax(dim=1)  # DEC predicts from q, as its reference implementation does
+
+
+class JECL(DeepEmbeddedClustering):
+    config: JECLConfig
+
+    def _inputs(self, data: MultiViewDataset) -> tuple[list[torch.Tensor], torch.Tensor]:
+        if data.n_views < 2:
+            raise UserError(
+                f"JECL needs at least 2 views; dataset {data.name} has {data.n_views}: choose a multi-view "
+                "dataset (single-view baselines: method=kmeans_view, method=dec)"
+            )
+        return data.view_tensors(self.device), torch.from_numpy(data.mask).to(self.device)
+
+    def _loss(self, n_stacks: int) -> WeightedLoss:
+        cfg = self.config
+        return WeightedLoss(
+            {
+                "cluster": (_cluster_term, 1.0),
+                "align": (_alignment_term, cfg.gamma if cfg.alignment else 0.0),
+                "balance": (_balance_term, cfg.beta if cfg.regularizer else 0.0),
+            }
+        )
+
+    def _stack_weights(self, n_stacks: int) -> torch.Tensor:
+        weights = self.config.view_weights
+        if weights is None:
+            return super()._stack_weights(n_stacks)
+        if len(weights) != n_stacks or min(weights) < 0 or abs(sum(weights) - 1.0) > 1e-6:
+            raise UserError(
+                f"method.view_weights={list(weights)} must hold {n_stacks} non-negative numbers summing to 1 "
+                "(one per view), or be null for equal weights"
+            )
+        return torch.tensor(list(weights), dtype=torch.float32)
+
+    def _align_initial(self, labels: list[np.ndarray], mask: torch.Tensor) -> None:
+        """Rename every view's k-means clusters to view 0's by Hungarian matching of cluster overlaps."""
+        mask_np = mask.cpu().numpy()
+        full = []
+        for s, lab in enumerate(labels):
+            filled = np.full(len(mask_np), -1)
+            filled[mask_np[:, s]] = lab
+            full.append(filled)
+        for s in range(1, len(labels)):
+            both = (full[0] >= 0) & (full[s] >= 0)
+            perm = align_to(full[0][both], full[s][both], self.n_clusters)
+            self._permute_centroids(s, perm, None)
+
+    def _realign(self, qs: list[torch.Tensor], mask: torch.Tensor, optimizer) -> int:
+        """Re-check the alignment against view 0 on current assignments; count the views that moved."""
+        if not self.config.realign:
+            return 0
+        moved = 0
+        reference = qs[0].argmax(dim=1)
+        for s in range(1, len(qs)):
+            both = mask[:, 0] & mask[:, s]
+            perm = align_to(
+                reference[both].cpu().numpy(), qs[s][both].argmax(dim=1).cpu().numpy(), self.n_clusters
+            )
+            if not np.array_equal(perm, np.arange(self.n_clusters)):
+                self._permute_centroids(s, perm, optimizer)
+                moved += 1
+        return moved
+
+    @torch.no_grad()
+    def _permute_centroids(self, s: int, perm: np.ndarray, optimizer) -> None:
+        """Centroid c of stack s becomes centroid perm[c] (its SGD momentum moves with it)."""
+        index = torch.from_numpy(perm).to(self.device)
+        self.centroids[s, index] = self.centroids[s].clone()
+        buffer = None if optimizer is None else optimizer.state.get(self.centroids, {}).get("momentum_buffer")
+        if buffer is not None:
+            buffer[s, index] = buffer[s].clone()

@@ -1,0 +1,1 @@
+"""Pieces shared by the methods: blocks, kernels and divergences, loss bookkeeping, batching."""

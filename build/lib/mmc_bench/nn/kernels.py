@@ -1,0 +1,57 @@
+"""Gaussian kernels, the Cauchy-Schwarz divergence and the DDC clustering terms (EAMC, DDC)."""
+
+from __future__ import annotations
+
+import torch
+
+EPS_NUMERATOR = 1e-9
+EPS_DENOMINATOR = 1e-18
+
+
+def squared_distances(x: torch.Tensor) -> torch.Tensor:
+    """Pairwise squared Euclidean distances, clamped at 0 against round-off."""
+    sq = (x * x).sum(dim=1)
+    return (sq[:, None] + sq[None, :] - 2.0 * x @ x.T).clamp_min(0.0)
+
+
+def gaussian_kernel(x: torch.Tensor, rel_sigma: float = 0.15) -> torch.Tensor:
+    """exp(-D^2 / (2 sigma^2)) with sigma^2 = rel_sigma * median(D^2) over the batch (detached, floored)."""
+    d2 = squared_distances(x)
+    sigma2 = (rel_sigma * d2.detach().median()).clamp_min(1e-9)
+    return torch.exp(-d2 / (2.0 * sigma2))
+
+
+def _upper_mean(matrix: torch.Tensor) -> torch.Tensor:
+    """2/(K(K-1)) * sum over i<j of matrix[i, j]."""
+    k = matrix.shape[0]
+    rows, cols = torch.triu_indices(k, k, offset=1, device=matrix.device)
+    return matrix[rows, cols].sum() * (2.0 / (k * (k - 1)))
+
+
+def cs_divergence(a: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Cauchy-Schwarz divergence between the columns of ``a`` (n x K) under ``kernel`` (n x n).
+
+    d = 2/(K(K-1)) * sum_{i<j} a_i^T K a_j / sqrt(a_i^T K a_i * a_j^T K a_j)
+    """
+    inner = (a.T @ kernel @ a).clamp_min(EPS_NUMERATOR)
+    diag = torch.diagonal(inner)
+    norms = (diag[:, None] * diag[None, :]).clamp_min(EPS_DENOMINATOR).sqrt()
+    return _upper_mean(inner / norms)
+
+
+def ddc_cs_separation(assignments: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """DDC term 1: CS divergence of the soft cluster assignments."""
+    return cs_divergence(assignments, kernel)
+
+
+def ddc_orthogonality(assignments: torch.Tensor) -> torch.Tensor:
+    """DDC term 2: mean off-diagonal entry of A^T A (cluster columns should be orthogonal)."""
+    return _upper_mean(assignments.T @ assignments)
+
+
+def ddc_simplex(assignments: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """DDC term 3: CS divergence of M_qi = exp(-||a_q - e_i||^2), pushing assignments towards simplex corners."""
+    k = assignments.shape[1]
+    corners = torch.eye(k, device=assignments.device, dtype=assignments.dtype)
+    closeness = torch.exp(-torch.cdist(assignments, corners).pow(2))
+    return cs_divergence(closeness, kernel)

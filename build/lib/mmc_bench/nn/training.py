@@ -1,0 +1,84 @@
+"""Batching by index and per-epoch averaging, shared by the training loops."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import torch
+from torch.utils._pytree import tree_flatten, tree_unflatten
+
+Rows = TypeVar("Rows")
+
+
+def adam(params: Any, **options: Any) -> torch.optim.Adam:
+    """Adam with the fused kernel: on CPU, for CMMC's 11M parameters, the default per-tensor loop took 97 ms
+    per step and the fused one 19 ms (README, Performance); the update is the same."""
+    return torch.optim.Adam(params, fused=True, **options)
+
+
+def sgd(params: Any, **options: Any) -> torch.optim.SGD:
+    """SGD with the fused kernel (same reason as :func:`adam`)."""
+    return torch.optim.SGD(params, fused=True, **options)
+
+
+def rmsprop(params: Any, **options: Any) -> torch.optim.RMSprop:
+    """RMSprop with the multi-tensor (foreach) update; torch has no fused RMSprop and on CPU defaults to the
+    per-tensor loop, which took 12 % of a DM2C adversarial epoch. The update is the same (tested)."""
+    return torch.optim.RMSprop(params, foreach=True, **options)
+
+
+def epoch_batches(
+    n: int, batch_size: int, generator: torch.Generator, drop_last: bool = True
+) -> list[torch.Tensor]:
+    """A fresh shuffled split of range(n) into index batches (the data stay in place on their device)."""
+    batch_size = min(batch_size, n)
+    order = torch.randperm(n, generator=generator)
+    stop = n - n % batch_size if drop_last else n
+    return list(order[:stop].split(batch_size))
+
+
+def sequential_batches(n: int, batch_size: int) -> list[torch.Tensor]:
+    return list(torch.arange(n).split(batch_size))
+
+
+def rows_in_chunks(n: int, chunk: int, compute: Callable[[torch.Tensor], Rows]) -> Rows:
+    """``compute(index)`` over consecutive chunks of range(n), its outputs (a tensor, or lists and dicts of
+    tensors with one row per index) written into tensors of n rows allocated once.
+
+    Why not a list of chunk outputs and one torch.cat: each small output kept alive between a chunk's large
+    freed temporaries leaves a hole that glibc's heap cannot reuse, and RSS grew by one chunk's temporaries
+    per chunk (a DEC encoder over 2e5 samples in chunks of 1024: 1.8 GB that way, 0.3 GB this way).
+    """
+    flat: list[torch.Tensor] = []
+    spec = None
+    for index in sequential_batches(n, chunk):
+        parts, part_spec = tree_flatten(compute(index))
+        if spec is None:
+            spec = part_spec
+            flat = [p.new_empty((n, *p.shape[1:])) for p in parts]
+        start = int(index[0])
+        for out, part in zip(flat, parts):
+            out[start : start + len(index)] = part
+    return tree_unflatten(flat, spec)
+
+
+class EpochMeans:
+    """Sums detached loss values on their device and averages them once per epoch (one host sync per epoch)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = defaultdict(int)
+
+    def add(self, values: dict[str, torch.Tensor]) -> None:
+        for name, value in values.items():
+            value = value.detach()
+            self.sums[name] = self.sums[name] + value if name in self.sums else value.clone()
+            self.counts[name] += 1
+
+    def means(self) -> dict[str, float]:
+        if not self.sums:
+            return {}
+        stacked = torch.stack([self.sums[k] / self.counts[k] for k in self.sums]).cpu().tolist()
+        return dict(zip(self.sums, stacked))
