@@ -1,3 +1,0 @@
-from mmc_bench.app import main
-
-main()

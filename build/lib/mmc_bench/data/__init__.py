@@ -1,3 +1,0 @@
-from mmc_bench.data.dataset import MultiViewDataset
-
-__all__ = ["MultiViewDataset"]

@@ -1,1 +1,0 @@
-"""Pieces shared by the methods: blocks, kernels and divergences, loss bookkeeping, batching."""
