@@ -7,6 +7,8 @@ import dataclasses
 import inspect
 import re
 import textwrap
+import typing
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +71,7 @@ def describe_schema(schema: type, prefix: str = "", values: Any = None, width: i
         allowed = f.metadata.get("range")
         if allowed is not None:
             text = f"{text} (must be {allowed})".strip()
-        choices = getattr(f.type, "__members__", None) or _enum_of(schema, f.name)
+        choices = _enum_of(schema, f.name)
         if choices:
             text = f"{text} Choices: {', '.join(choices)}.".strip()
         default = _default(f)
@@ -84,14 +86,9 @@ def describe_schema(schema: type, prefix: str = "", values: Any = None, width: i
 
 
 def _enum_of(schema: type, name: str) -> list[str] | None:
-    annotation = inspect.get_annotations(schema, eval_str=False).get(name)
-    for cls in schema.__mro__:
-        annotation = annotation or getattr(cls, "__annotations__", {}).get(name)
-    module = inspect.getmodule(schema)
-    candidate = getattr(module, str(annotation), None) if annotation else None
-    if isinstance(candidate, type) and hasattr(candidate, "__members__"):
-        return list(candidate.__members__)
-    return None
+    """The choices of an Enum-typed field (the schemas' annotations are strings: resolve them)."""
+    hint = typing.get_type_hints(schema).get(name)
+    return list(hint.__members__) if isinstance(hint, type) and issubclass(hint, Enum) else None
 
 
 def yaml_summary(path: Path, limit: int = 110) -> str:

@@ -80,5 +80,10 @@ def test_same_seed_same_metrics(method, setting, tmp_path):
         records.append(run_experiment(cfg, tmp_path / name))
     for key in ("acc", "nmi", "ari", "final_loss"):
         assert records[0][key] == records[1][key], key
+    # every method's run has the label-free block, and it is as reproducible as the label scores
+    assert records[0]["label_free"] == records[1]["label_free"]
+    assert {"silhouette", "calinski_harabasz", "davies_bouldin", "clusters_used"} <= records[0][
+        "label_free"
+    ].keys()
     labels = [np.load(tmp_path / name / "predictions.npz")["labels"] for name in ("a", "b")]
     np.testing.assert_array_equal(*labels)

@@ -78,3 +78,10 @@ def test_backfill_adds_the_block_from_saved_predictions(tmp_path):
         and block["final_loss"] == 2.0
     )
     assert not backfill(tmp_path)  # already there: left alone
+
+
+def test_the_objective_choices_are_the_scores_validity_knows():
+    from mmc_bench.config import Objective
+    from mmc_bench.validity import LABEL_BASED_OBJECTIVES, OBJECTIVES
+
+    assert [o.value for o in Objective] == [*OBJECTIVES, *LABEL_BASED_OBJECTIVES]
