@@ -199,46 +199,6 @@ class MethodConfig:
 
 
 @dataclass
-class KMeansConfig(MethodConfig):
-    _target_: str = "mmc_bench.methods.baselines.KMeansConcat"
-    name: str = "kmeans"
-    # k-means restarts (the lowest inertia is kept).
-    n_init: int = positive(10)
-    # Lloyd iterations per restart at most.
-    max_iter: int = positive(300)
-
-
-@dataclass
-class KMeansViewConfig(MethodConfig):
-    _target_: str = "mmc_bench.methods.baselines.KMeansView"
-    name: str = "kmeans_view"
-    # The view k-means runs on (0-based).
-    view: int = count(0)
-    # k-means restarts (the lowest inertia is kept).
-    n_init: int = positive(10)
-    # Lloyd iterations per restart at most.
-    max_iter: int = positive(300)
-
-
-@dataclass
-class KMeansMixedConfig(KMeansConfig):
-    _target_: str = "mmc_bench.methods.baselines.KMeansMixed"
-    name: str = "kmeans_mixed"
-
-
-@dataclass
-class SpectralConfig(MethodConfig):
-    _target_: str = "mmc_bench.methods.baselines.SpectralConcat"
-    name: str = "spectral"
-    # scikit-learn affinity: nearest_neighbors or rbf.
-    affinity: str = "nearest_neighbors"
-    # Neighbours of the kNN affinity graph.
-    n_neighbors: int = positive(10)
-    # k-means restarts (the lowest inertia is kept).
-    n_init: int = positive(10)
-
-
-@dataclass
 class RunConfig:
     # The data (a conf/dataset YAML, or dataset=file dataset.path=F for your own file).
     dataset: DatasetConfig = MISSING
@@ -268,6 +228,10 @@ class RunConfig:
     plots: Plots = Plots.all
     # Save the training state every N epochs (0 = only when stopped by SIGINT/SIGTERM).
     checkpoint_every: int = count(50)
+    # A console/app.log line every N epochs of a phase (and at the end of each phase).
+    log_every: int = positive(10)
+    # Rows per chunk of no-grad evaluation (prediction, full-data losses, features): bounds their memory.
+    eval_chunk: int = positive(8192)
     # Continue an interrupted run from its last checkpoint.
     resume: bool = False
     # Method-specific keys in a sweep over several methods: +for_method.eamc.epochs=20 sets method.epochs for
@@ -281,12 +245,8 @@ class RunConfig:
     experiment_name: Optional[str] = None
 
 
-METHOD_SCHEMAS: dict[str, type[MethodConfig]] = {
-    "kmeans": KMeansConfig,
-    "kmeans_view": KMeansViewConfig,
-    "spectral": SpectralConfig,
-    "kmeans_mixed": KMeansMixedConfig,
-}
+# Filled as method modules are imported: defining a method class registers its schema (methods/base.py).
+METHOD_SCHEMAS: dict[str, type[MethodConfig]] = {}
 
 
 def register_method_schema(name: str, schema: type[MethodConfig]) -> None:

@@ -3,9 +3,10 @@
 A run's result is fixed by its method and dataset settings, the setting and its missing-view draw, the
 seed, the bytes of the data files and the kind of device (CPU and CUDA round differently). Those form its
 identity, recorded in ``metrics.json``. Keys that never change the result are left out: where outputs go
-(``hydra.*``, ``sweep_name``), what is saved (``save_predictions``, ``plots``, ``checkpoint_every``),
+(``hydra.*``, ``sweep_name``), what is saved or printed (``save_predictions``, ``plots``, ``checkpoint_every``,
+``log_every``),
 ``skip_completed`` and ``resume`` (a resumed run ends bit for bit where an uninterrupted one ends), and
-``threads`` (it may change the last bits of a float sum, never a label). ``dataset.path`` and ``data_dir``
+``threads`` and ``eval_chunk`` (they may change the last bits of a float sum, never a label). ``dataset.path`` and ``data_dir``
 are replaced by what they point at: the resolved path is recorded and the file's SHA-256 is compared.
 """
 

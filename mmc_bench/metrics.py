@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.metrics.cluster import contingency_matrix, pair_confusion_matrix
+
+from mmc_bench.nn.matching import max_overlap_matching
 
 METRIC_NAMES = ("acc", "nmi", "nmi_geometric", "ari", "purity", "f_score", "precision", "recall")
 
@@ -18,7 +19,7 @@ def _contingency(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
 def clustering_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Accuracy under the best one-to-one map of clusters to classes (Hungarian); unmatched clusters count as wrong."""
     counts = _contingency(y_true, y_pred)
-    rows, cols = linear_sum_assignment(counts, maximize=True)
+    rows, cols = max_overlap_matching(counts)
     return float(counts[rows, cols].sum() / len(y_true))
 
 
@@ -26,7 +27,7 @@ def hungarian_map(y_true: np.ndarray, y_pred: np.ndarray) -> dict[int, int]:
     """The cluster -> class map behind ``clustering_accuracy`` (for confusion matrices and pseudo-labels)."""
     classes, clusters = np.unique(y_true), np.unique(y_pred)
     counts = _contingency(y_true, y_pred)
-    rows, cols = linear_sum_assignment(counts, maximize=True)
+    rows, cols = max_overlap_matching(counts)
     return {int(clusters[c]): int(classes[r]) for r, c in zip(rows, cols)}
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import platform
-import random
 import subprocess
 import time
 from dataclasses import replace
@@ -21,7 +19,7 @@ from hydra.utils import get_class, to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
 from mmc_bench import __version__
-from mmc_bench.checkpoint import CHECKPOINT_FILE, Checkpointer, Interrupted, StopRequest
+from mmc_bench.checkpoint import CHECKPOINT_FILE, Checkpointer, Interrupted
 from mmc_bench.config import Plots, Setting, Split, validate_run_config
 from mmc_bench.data.build import apply_split, load_dataset
 from mmc_bench.data.dataset import MultiViewDataset
@@ -29,7 +27,8 @@ from mmc_bench.data.preprocess import preprocess_views
 from mmc_bench.data.settings import apply_setting
 from mmc_bench.errors import TrainingDiverged, UserError
 from mmc_bench.identity import run_identity
-from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction, keeps_embedding
+from mmc_bench.engine import Trainer, resolve_device, seed_everything
+from mmc_bench.methods.base import ClusteringMethod, Prediction, keeps_embedding
 from mmc_bench.metrics import evaluate
 from mmc_bench.storage import write_atomic, write_json_atomic, write_text_atomic
 from mmc_bench.tracking import RunLog
@@ -40,35 +39,14 @@ METRICS_FILE = "metrics.json"
 console = logging.getLogger("mmc_bench")
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(
-            f"device={name} was asked for but CUDA is not available here; use device=auto or device=cpu"
-        )
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise UserError(f"device={name} is not a device name; use auto, cpu, cuda or cuda:N") from None
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True, warn_only=True)
-
-
 def prepare_dataset(cfg: DictConfig) -> MultiViewDataset:
     """Load, split, draw the setting's view mask, then preprocess (fitted on the training part)."""
     data_dir = Path(to_absolute_path(cfg.data_dir))
     data = load_dataset(cfg.dataset, data_dir)
     split = Split(cfg.dataset.split)
-    if split == Split.auto and Setting(cfg.setting) == Setting.mixed and not data.has_split:
-        # Mixed-modal clustering is evaluated on held-out samples (DM2C): a seeded stratified split.
-        split = Split.stratified
+    if split == Split.auto and not data.has_split:
+        # What the method declares for data without a published split (DM2C: a seeded stratified split).
+        split = get_class(cfg.method._target_).default_split
     data = apply_split(data, split, cfg.dataset.train_fraction, cfg.seed)
     data = apply_setting(
         data,
@@ -98,9 +76,10 @@ def check_views_present(data: MultiViewDataset, cfg: DictConfig) -> None:
             )
 
 
-def build_method(method_cfg: DictConfig) -> ClusteringMethod:
+def build_method(method_cfg: DictConfig, seed: int = 0, device: str = "auto") -> ClusteringMethod:
+    """The method object of a run: the same class, config and seed that the Python API builds."""
     method_class = get_class(method_cfg._target_)
-    return method_class(OmegaConf.to_object(method_cfg))
+    return method_class(OmegaConf.to_object(method_cfg), random_state=seed, device=device)
 
 
 def check_setting(method: ClusteringMethod, name: str, setting: Setting) -> None:
@@ -132,7 +111,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[st
     device = resolve_device(cfg.device)
     record["device"] = str(device)
     record["identity"] = run_identity(cfg, device.type)
-    method = build_method(cfg.method)
+    method = build_method(cfg.method, cfg.seed, cfg.device)
     check_setting(method, cfg.method.name, Setting(cfg.setting))
     data = prepare_dataset(cfg)
     record.update(n_samples=data.n_samples, n_clusters=data.n_clusters, view_dims=data.view_dims)
@@ -140,21 +119,22 @@ def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[st
     console.info("preprocess per view: %s", ", ".join(f"{k}: {v}" for k, v in record["preprocess"].items()))
     announce_resume(cfg, run_dir)
     log = RunLog(run_dir, OmegaConf.to_container(cfg.logger, resolve=True), run_name=run_name(cfg))
-    with StopRequest() as stop:
-        checkpoint = Checkpointer(run_dir, cfg.checkpoint_every, cfg.resume, stop)
-        try:
-            # Methods never see labels: they are kept here for scoring only.
-            train = replace(data.train_part(), labels=None)
-            final_loss = method.fit(train, FitContext(cfg.seed, device, log, checkpoint))
-            prediction = method.predict(replace(data, labels=None))
-        except TrainingDiverged as exc:
-            record.update(status="failed", error=str(exc), failed_epoch=exc.epoch)
-            return _finish(record, log, run_dir, start)
-        except Interrupted as exc:
-            record.update(status="interrupted", error=str(exc), interrupted_epoch=exc.epoch)
-            return _finish(record, log, run_dir, start)
-    checkpoint.clear()
+    trainer = Trainer(
+        log, Checkpointer(run_dir, cfg.checkpoint_every, cfg.resume), cfg.log_every, cfg.eval_chunk
+    )
+    try:
+        # Methods never see labels: they are kept here for scoring only.
+        result = method.fit_dataset(replace(data.train_part(), labels=None), trainer)
+        prediction = method.predict_dataset(replace(data, labels=None))
+    except TrainingDiverged as exc:
+        record.update(status="failed", error=str(exc), failed_epoch=exc.epoch)
+        return _finish(record, log, run_dir, start)
+    except Interrupted as exc:
+        record.update(status="interrupted", error=str(exc), interrupted_epoch=exc.epoch)
+        return _finish(record, log, run_dir, start)
+    final_loss = result.final_loss
     record["final_loss"] = None if final_loss is None else float(final_loss)
+    record["timing"] = result.timing
     record.update(score(data, prediction.labels))
     record["label_free"] = label_free(data, prediction, record["final_loss"], cfg.seed)
     if record["label_free"]["collapsed"]:
@@ -163,7 +143,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[st
             cfg.method.name,
         )
     record.update(method.summary())
-    record.update(loss_weights=method.loss_weights(), phase_units=dict(method.phase_units))
+    record.update(loss_weights=method.loss_weights(), phase_units=dict(method.phase_units_))
     if cfg.save_predictions:
         save_predictions(run_dir, data, prediction)
     final_metrics = {k: v for k, v in record.items() if isinstance(v, float)}

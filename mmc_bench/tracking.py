@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-import sys
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -20,7 +19,6 @@ from typing import Any
 
 import pandas as pd
 import yaml
-from tqdm.auto import tqdm
 
 from mmc_bench.errors import TrainingDiverged, UserError
 
@@ -172,6 +170,10 @@ class RunLog:
         self.rows.append({"phase": phase, "epoch": epoch, **scalars})
         self._send({f"{phase}/{name}": value for name, value in scalars.items()}, epoch)
 
+    def restore(self, rows: list[dict[str, Any]]) -> None:
+        """A resumed run's history so far (its trackers already hold those epochs)."""
+        self.rows = list(rows)
+
     def scalar(self, tag: str, value: float, step: int = 0) -> None:
         self._send({tag: value}, step)
 
@@ -186,10 +188,6 @@ class RunLog:
         """The run's hyper-parameters and final metrics (TensorBoard's HPARAMS tab, MLflow params)."""
         for tracker in self.trackers:
             tracker.hparams(params, metrics)
-
-    def progress(self, items: Iterable[int], desc: str, total: int | None = None) -> tqdm:
-        """A progress bar on a terminal, silent otherwise (logs of batch jobs stay clean)."""
-        return tqdm(items, desc=desc, total=total, disable=not sys.stderr.isatty(), leave=False)
 
     def history(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=None if self.rows else ["phase", "epoch"])

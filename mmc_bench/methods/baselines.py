@@ -2,15 +2,60 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from sklearn.cluster import SpectralClustering
 from sklearn.neighbors import KNeighborsClassifier
 
-from mmc_bench.config import KMeansConfig, KMeansViewConfig, Setting, SpectralConfig
+from mmc_bench.config import MethodConfig, Setting, Split, count, positive
 from mmc_bench.data.dataset import MultiViewDataset
+from mmc_bench.engine import FitContext, Phase
 from mmc_bench.errors import UserError
-from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction
+from mmc_bench.methods.base import ClusteringMethod, Prediction
 from mmc_bench.nn.kmeans import fit_kmeans
+
+
+@dataclass
+class KMeansConfig(MethodConfig):
+    _target_: str = "mmc_bench.methods.baselines.KMeansConcat"
+    name: str = "kmeans"
+    # k-means restarts (the lowest inertia is kept).
+    n_init: int = positive(10)
+    # Lloyd iterations per restart at most.
+    max_iter: int = positive(300)
+
+
+@dataclass
+class KMeansViewConfig(MethodConfig):
+    _target_: str = "mmc_bench.methods.baselines.KMeansView"
+    name: str = "kmeans_view"
+    # The view k-means runs on (0-based).
+    view: int = count(0)
+    # k-means restarts (the lowest inertia is kept).
+    n_init: int = positive(10)
+    # Lloyd iterations per restart at most.
+    max_iter: int = positive(300)
+
+
+@dataclass
+class KMeansMixedConfig(KMeansConfig):
+    _target_: str = "mmc_bench.methods.baselines.KMeansMixed"
+    name: str = "kmeans_mixed"
+
+
+@dataclass
+class SpectralConfig(MethodConfig):
+    _target_: str = "mmc_bench.methods.baselines.SpectralConcat"
+    name: str = "spectral"
+    # scikit-learn affinity: nearest_neighbors or rbf.
+    affinity: str = "nearest_neighbors"
+    # Neighbours of the kNN affinity graph.
+    n_neighbors: int = positive(10)
+    # k-means restarts (the lowest inertia is kept).
+    n_init: int = positive(10)
+
+
 
 
 def concatenate_imputed(data: MultiViewDataset, view_means: list[np.ndarray]) -> np.ndarray:
@@ -30,32 +75,41 @@ def present_means(data: MultiViewDataset) -> list[np.ndarray]:
     return [data.dense_view(v)[data.mask[:, v]].mean(axis=0) for v in range(data.n_views)]
 
 
-class KMeansConcat(ClusteringMethod):
+class LibraryBaseline(ClusteringMethod):
+    """A baseline fitted by a library call in ``setup`` (no training epochs); its loss is the inertia."""
+
+    def final_loss(self) -> dict[str, float] | None:
+        model = getattr(self, "_model", None)
+        return None if model is None else {"total": float(model.inertia_)}
+
+
+class KMeansConcat(LibraryBaseline):
     """k-means on the concatenated views; the final loss is k-means' inertia."""
 
+    config_class = KMeansConfig
     supported_settings = frozenset({Setting.paired, Setting.incomplete})
     config: KMeansConfig
 
-    def fit(self, data: MultiViewDataset, ctx: FitContext) -> float:
+    def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
         self._means = present_means(data)
         features = concatenate_imputed(data, self._means)
         self._model = fit_kmeans(
             features, data.n_clusters, self.config.n_init, ctx.seed, max_iter=self.config.max_iter
         )
-        ctx.log.scalar("train/inertia", float(self._model.inertia_))
-        return float(self._model.inertia_)
+        return []
 
-    def predict(self, data: MultiViewDataset) -> Prediction:
+    def predict_dataset(self, data: MultiViewDataset) -> Prediction:
         features = concatenate_imputed(data, self._means)
         return Prediction(labels=self._model.predict(features), embedding=features)
 
 
-class KMeansView(ClusteringMethod):
+class KMeansView(LibraryBaseline):
     """k-means on one chosen view (sweep ``method.view`` for each view)."""
 
+    config_class = KMeansViewConfig
     config: KMeansViewConfig
 
-    def fit(self, data: MultiViewDataset, ctx: FitContext) -> float:
+    def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
         self._check_view(data)
         self._model = fit_kmeans(
             data.dense_view(self.config.view),
@@ -64,15 +118,13 @@ class KMeansView(ClusteringMethod):
             ctx.seed,
             max_iter=self.config.max_iter,
         )
-        return float(self._model.inertia_)
+        return []
 
-    def predict(self, data: MultiViewDataset) -> Prediction:
+    def predict_dataset(self, data: MultiViewDataset) -> Prediction:
         features = data.dense_view(self.config.view)
         return Prediction(labels=self._model.predict(features), embedding=features)
 
     def _check_view(self, data: MultiViewDataset) -> None:
-        from mmc_bench.errors import UserError
-
         if not 0 <= self.config.view < data.n_views:
             raise UserError(f"method.view={self.config.view} but {data.name} has views 0..{data.n_views - 1}")
 
@@ -81,9 +133,10 @@ class SpectralConcat(ClusteringMethod):
     """Spectral clustering on the concatenated views; samples outside the fitted part get their nearest
     training neighbour's cluster (spectral clustering has no out-of-sample rule of its own)."""
 
+    config_class = SpectralConfig
     config: SpectralConfig
 
-    def fit(self, data: MultiViewDataset, ctx: FitContext) -> None:
+    def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
         features = data.concatenated()
         model = SpectralClustering(
             data.n_clusters,
@@ -95,23 +148,26 @@ class SpectralConcat(ClusteringMethod):
         )
         labels = model.fit_predict(features)
         self._neighbours = KNeighborsClassifier(n_neighbors=1).fit(features, labels)
-        return None
+        return []
 
-    def predict(self, data: MultiViewDataset) -> Prediction:
+    def predict_dataset(self, data: MultiViewDataset) -> Prediction:
         features = data.concatenated()
         return Prediction(labels=self._neighbours.predict(features), embedding=features)
 
 
-class KMeansMixed(ClusteringMethod):
+class KMeansMixed(LibraryBaseline):
     """k-means for mixed-modal data: each sample's one modality, all in a common space (DM2C's baseline).
 
     Every modality must have the same dimension (PCA them to a common size with dataset.preprocess=[pca:D]).
     """
 
+    config_class = KMeansMixedConfig
     supported_settings = frozenset({Setting.mixed})
-    config: KMeansConfig
+    # Scored on held-out samples, as DM2C is, so that the two share every split.
+    default_split = Split.stratified
+    config: KMeansMixedConfig
 
-    def fit(self, data: MultiViewDataset, ctx: FitContext) -> float:
+    def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
         if len(set(data.view_dims)) != 1:
             raise UserError(
                 f"kmeans_mixed needs every modality in one space, but {data.name} has view dims {data.view_dims}; "
@@ -120,9 +176,9 @@ class KMeansMixed(ClusteringMethod):
         self._model = fit_kmeans(
             own_modality(data), data.n_clusters, self.config.n_init, ctx.seed, max_iter=self.config.max_iter
         )
-        return float(self._model.inertia_)
+        return []
 
-    def predict(self, data: MultiViewDataset) -> Prediction:
+    def predict_dataset(self, data: MultiViewDataset) -> Prediction:
         features = own_modality(data)
         return Prediction(labels=self._model.predict(features), embedding=features)
 

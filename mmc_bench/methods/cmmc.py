@@ -20,20 +20,17 @@ import torch.nn.functional as F
 from sklearn.preprocessing import MinMaxScaler
 from torch import nn
 
-from mmc_bench.checkpoint import capture_training_state, restore_training_state
-from mmc_bench.config import MethodConfig, count, positive, register_method_schema
+from mmc_bench.config import MethodConfig, count, positive
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.errors import UserError
-from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction, keeps_embedding
+from mmc_bench.engine import FitContext, Phase
+from mmc_bench.methods.base import ClusteringMethod, Prediction, keeps_embedding
 from mmc_bench.nn.blocks import Autoencoder, mlp
 from mmc_bench.nn.contrastive import negative_entropy, nt_xent
 from mmc_bench.nn.kmeans import fit_kmeans
 from mmc_bench.nn.losses import WeightedLoss
 from mmc_bench.nn.matching import align_to
-from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, rows_in_chunks, sequential_batches
-
-EVAL_CHUNK = 8192
-
+from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, optimizer_step, rows_in_chunks, sequential_batches
 
 class HeadDepth(str, Enum):
     linear = "linear"  # the reference code: Linear(latent, 128) and Linear(latent, K)
@@ -88,9 +85,6 @@ class CMMCConfig(MethodConfig):
     ce_on: CrossEntropyOn = CrossEntropyOn.probs
     # k-means restarts for the pseudo-labels.
     kmeans_n_init: int = positive(100)
-
-
-register_method_schema("cmmc", CMMCConfig)
 
 
 class CMMCNetwork(nn.Module):
@@ -173,76 +167,64 @@ def finetune_loss(ce_on: CrossEntropyOn) -> WeightedLoss:
 
 
 class CMMC(ClusteringMethod):
-    config: CMMCConfig
+    """CMMC (MFLVC code): view autoencoders, feature and label contrastive heads, pseudo-label fine-tuning."""
 
-    def fit(self, data: MultiViewDataset, ctx: FitContext) -> float:
+    config_class = CMMCConfig
+    config: CMMCConfig
+    schedules = {
+        "test": [
+            "method.encoder_layers=[16,8]",
+            "method.pretrain_epochs=2",
+            "method.contrastive_epochs=2",
+            "method.finetune_epochs=2",
+            "method.kmeans_n_init=2",
+        ],
+        "quick": ["method.pretrain_epochs=20", "method.contrastive_epochs=5", "method.finetune_epochs=10"],
+        "bench": [
+            "method.pretrain_epochs=4",
+            "method.contrastive_epochs=4",
+            "method.finetune_epochs=4",
+            "method.kmeans_n_init=3",
+        ],
+        "scaling": [
+            "method.pretrain_epochs=2",
+            "method.contrastive_epochs=2",
+            "method.finetune_epochs=2",
+            "method.kmeans_n_init=1",
+        ],
+    }
+    checkpointed = ("net", "optimizer", "pseudo_labels")
+
+    def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
         cfg = self.config
         if data.n_views < 2:
             raise UserError(
                 f"CMMC needs at least 2 views; dataset {data.name} has {data.n_views}: choose a multi-view "
                 "dataset (single-view baselines: method=kmeans_view, method=dec)"
             )
-        self.device = ctx.device
-        torch.manual_seed(ctx.seed)
         self.net = CMMCNetwork(cfg, data.view_dims, data.n_clusters).to(ctx.device)
-        self.n_clusters = data.n_clusters
-        views = data.view_tensors(ctx.device)
-        optimizer = adam(self.net.parameters(), lr=cfg.lr)
-        order = torch.Generator().manual_seed(ctx.seed)
+        self.views = data.view_tensors(ctx.device)
+        self.optimizer = adam(self.net.parameters(), lr=cfg.lr)
+        self.order, self.seed = ctx.order, ctx.seed
         self.pseudo_labels: list[np.ndarray] | None = None
-        done = 0
-        saved = ctx.checkpoint.load()
-        if saved is not None:
-            done = self._restore(saved, optimizer, order, ctx)
-        phases = [
-            ("pretrain", cfg.pretrain_epochs, lambda: self._pretrain_epoch(views, optimizer, order)),
-            ("contrastive", cfg.contrastive_epochs, lambda: self._contrastive_epoch(views, optimizer, order)),
-            (
-                "finetune",
-                cfg.finetune_epochs,
-                lambda: self._finetune_epoch(views, optimizer, order, ctx.seed),
-            ),
+        return [
+            Phase("pretrain", cfg.pretrain_epochs, lambda e: self._minibatch_epoch(pretrain_loss())),
+            Phase("contrastive", cfg.contrastive_epochs, lambda e: self._minibatch_epoch(contrastive_loss(cfg))),
+            Phase("finetune", cfg.finetune_epochs, self._finetune_epoch, start=self._make_pseudo_labels),
         ]
-        total_epochs = sum(n for _, n, _ in phases)
-        bar = ctx.log.progress(range(done, total_epochs), desc="cmmc", total=total_epochs - done)
-        offset = 0
-        for phase, n_epochs, run_epoch in phases:
-            for epoch in range(max(done - offset, 0), n_epochs):
-                scalars = run_epoch()
-                ctx.log.epoch(epoch, scalars, phase=phase)
-                bar.update()
-                bar.set_postfix(phase=phase, loss=f"{scalars['total']:.4f}")
-                overall = offset + epoch
-                ctx.checkpoint.end_of_epoch(
-                    overall, lambda overall=overall: self._training_state(overall, optimizer, order, ctx)
-                )
-            offset += n_epochs
-        bar.close()
-        self.final_terms = self._final_loss(views, ctx)
-        ctx.log.scalars("final_loss", self.final_terms)
-        return self.final_terms["total"]
 
-    def _pretrain_epoch(self, views, optimizer, order) -> dict[str, float]:
-        return self._minibatch_epoch(views, optimizer, order, pretrain_loss())
-
-    def _contrastive_epoch(self, views, optimizer, order) -> dict[str, float]:
-        return self._minibatch_epoch(views, optimizer, order, contrastive_loss(self.config))
-
-    def _minibatch_epoch(self, views, optimizer, order, loss: WeightedLoss) -> dict[str, float]:
+    def _minibatch_epoch(self, loss: WeightedLoss) -> dict[str, float]:
         self.net.train()
         means = EpochMeans()
-        for index in epoch_batches(len(views[0]), self.config.batch_size, order):
+        for index in epoch_batches(len(self.views[0]), self.config.batch_size, self.order):
             index = index.to(self.device)
-            total, terms = loss({"views": self.net([v[index] for v in views])})
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            optimizer.step()
+            total, terms = loss({"views": self.net([v[index] for v in self.views])})
+            optimizer_step(self.optimizer, total)
             means.add({"total": total, **terms})
         return means.means()
 
-    def _finetune_epoch(self, views, optimizer, order, seed: int) -> dict[str, float]:
-        if self.pseudo_labels is None:
-            self.pseudo_labels = self._make_pseudo_labels(views, seed)
+    def _finetune_epoch(self, epoch: int) -> dict[str, float]:
+        views, optimizer = self.views, self.optimizer
         self.net.train()
         loss = finetune_loss(self.config.ce_on)
         n = len(views[0])
@@ -250,15 +232,13 @@ class CMMC(ClusteringMethod):
         pseudo = [torch.from_numpy(p) for p in self.pseudo_labels]
         if batch_size >= n > self.config.finetune_chunk:
             return self._chunked_full_batch_step(views, pseudo, loss, optimizer)
-        batches = [torch.arange(n)] if batch_size >= n else epoch_batches(n, batch_size, order)
+        batches = [torch.arange(n)] if batch_size >= n else epoch_batches(n, batch_size, self.order)
         means = EpochMeans()
         for index in batches:
             out = self.net([v[index.to(self.device)] for v in views], decode=False)
             targets = [self._matched(p[index], o["q"]) for p, o in zip(pseudo, out)]
             total, terms = loss({"views": out, "targets": targets})
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            optimizer.step()
+            optimizer_step(optimizer, total)
             means.add({"total": total, **terms})
         return means.means()
 
@@ -310,62 +290,48 @@ class CMMC(ClusteringMethod):
             outputs = self.net([v[i.to(self.device)] for v in views], decode=False)
             return [{key: out[key] for key in keys} for out in outputs]
 
-        return rows_in_chunks(len(views[0]), EVAL_CHUNK, chunk)
+        return rows_in_chunks(len(views[0]), self.eval_chunk, chunk)
 
     @torch.no_grad()
     def _view_features(self, view: int, x: torch.Tensor) -> np.ndarray:
         self.net.eval()
         features = rows_in_chunks(
-            len(x), EVAL_CHUNK, lambda i: self.net.view_forward(view, x[i.to(self.device)], decode=False)["h"]
+            len(x), self.eval_chunk, lambda i: self.net.view_forward(view, x[i.to(self.device)], decode=False)["h"]
         )
         return features.cpu().numpy()
 
-    def _make_pseudo_labels(self, views: list[torch.Tensor], seed: int) -> list[np.ndarray]:
+    def _make_pseudo_labels(self) -> None:
         """k-means on the learned features only (never on labels); fixed for the whole fine-tuning phase."""
-        cfg = self.config
+        cfg, views = self.config, self.views
 
         def kmeans(x: np.ndarray) -> np.ndarray:
-            return fit_kmeans(x, self.n_clusters, cfg.kmeans_n_init, seed).labels_.astype(np.int64)
+            return fit_kmeans(x, self.n_clusters, cfg.kmeans_n_init, self.seed).labels_.astype(np.int64)
 
         if cfg.pseudo_label == PseudoLabel.per_view:
             # One view's features at a time, scaled in place: at 1e6 samples each view's take 0.5 GB.
-            return [
+            self.pseudo_labels = [
                 kmeans(MinMaxScaler(copy=False).fit_transform(self._view_features(v, x)))
                 for v, x in enumerate(views)
             ]
-        shared = kmeans(np.hstack([self._view_features(v, x) for v, x in enumerate(views)]))
-        return [shared] * len(views)
+        else:
+            shared = kmeans(np.hstack([self._view_features(v, x) for v, x in enumerate(views)]))
+            self.pseudo_labels = [shared] * len(views)
 
     @torch.no_grad()
-    def _final_loss(self, views: list[torch.Tensor], ctx: FitContext) -> dict[str, float]:
-        """The last phase's objective on the full training data in eval mode (for the best-loss protocol)."""
+    def final_loss(self) -> dict[str, float] | None:
+        """The last phase's objective on the full training data in eval mode (for the best-loss protocol);
+        without fine-tuning, the last epoch's means."""
         if self.pseudo_labels is None:
-            last = ctx.log.rows[-1] if ctx.log.rows else {"total": float("nan")}
-            return {k: float(v) for k, v in last.items() if k not in ("phase", "epoch")}
+            return None
+        views = self.views
         loss = finetune_loss(self.config.ce_on)
         features = self._features(views, ("q",))
         targets = [self._matched(torch.from_numpy(p), f["q"]) for p, f in zip(self.pseudo_labels, features)]
         total, terms = loss({"views": features, "targets": targets})
         return {"total": float(total), **{k: float(v) for k, v in terms.items()}}
 
-    def _training_state(self, overall_epoch: int, optimizer, order, ctx: FitContext) -> dict[str, Any]:
-        return capture_training_state(
-            overall_epoch,
-            {"net": self.net},
-            [optimizer],
-            order,
-            ctx.log.rows,
-            pseudo_labels=self.pseudo_labels,
-        )
-
-    def _restore(self, saved: dict[str, Any], optimizer, order, ctx: FitContext) -> int:
-        restored = restore_training_state(saved, {"net": self.net}, [optimizer], order)
-        self.pseudo_labels = restored["pseudo_labels"]
-        ctx.log.rows = list(restored["history"])
-        return restored["epoch"] + 1
-
     @torch.no_grad()
-    def predict(self, data: MultiViewDataset) -> Prediction:
+    def predict_dataset(self, data: MultiViewDataset) -> Prediction:
         embed = keeps_embedding(data.n_samples, data.n_views * self.config.feature_dim)
         features = self._features(data.view_tensors(self.device), ("h", "q") if embed else ("q",))
         soft = torch.stack([f["q"] for f in features]).mean(dim=0).cpu().numpy()
@@ -373,4 +339,4 @@ class CMMC(ClusteringMethod):
         return Prediction(labels=soft.argmax(axis=1), soft=soft, embedding=embedding)
 
     def summary(self) -> dict[str, Any]:
-        return {"final_loss_terms": self.final_terms}
+        return {"final_loss_terms": self.final_terms_}

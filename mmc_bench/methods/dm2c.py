@@ -18,17 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmc_bench.checkpoint import capture_training_state, restore_training_state
-from mmc_bench.config import MethodConfig, Setting, count, positive, register_method_schema
+from mmc_bench.config import MethodConfig, Setting, Split, count, positive
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.errors import UserError
-from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction
+from mmc_bench.engine import FitContext, Phase
+from mmc_bench.methods.base import ClusteringMethod, Prediction
 from mmc_bench.nn.kmeans import fit_kmeans
 from mmc_bench.nn.losses import WeightedLoss
-from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, rmsprop, sequential_batches
-
-EVAL_CHUNK = 8192
-
+from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, optimizer_step, rmsprop, sequential_batches
 
 @dataclass
 class DM2CConfig(MethodConfig):
@@ -86,9 +83,6 @@ class DM2CConfig(MethodConfig):
     kmeans_max_iter: int = positive(1000)
     # k-means tolerance.
     kmeans_tol: float = count(5e-5)
-
-
-register_method_schema("dm2c", DM2CConfig)
 
 
 def _encoder(in_dim: int, layers: list[int], bn_first: bool) -> nn.Sequential:
@@ -241,45 +235,54 @@ def generator_loss(cfg: DM2CConfig) -> WeightedLoss:
 
 
 class DM2C(ClusteringMethod):
+    """DM2C (NeurIPS 2019): modality autoencoders, cycle-consistent latent generators, Wasserstein critics."""
+
+    config_class = DM2CConfig
     config: DM2CConfig
     supported_settings = frozenset({Setting.mixed})
+    # Mixed-modal clustering is evaluated on held-out samples (the paper's protocol).
+    default_split = Split.stratified
 
-    def fit(self, data: MultiViewDataset, ctx: FitContext) -> float:
+    schedules = {
+        "test": [
+            "method.autoencoder_layers=[16,8]",
+            "method.generator_layers=[8]",
+            "method.pretrain_epochs=2",
+            "method.epochs=2",
+            "method.kmeans_n_init=2",
+        ],
+        "quick": ["method.pretrain_epochs=20", "method.epochs=30"],
+        "bench": ["method.pretrain_epochs=4", "method.epochs=6", "method.kmeans_n_init=3"],
+        "scaling": ["setting=mixed", "method.pretrain_epochs=2", "method.epochs=2", "method.kmeans_n_init=1"],
+    }
+    checkpointed = ("net", "pretrain_opt", "gen_opt", "critic_opt", "generator_steps")
+
+    def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
         cfg = self.config
         self._check(data)
-        self.device = ctx.device
-        self.n_clusters = data.n_clusters
-        torch.manual_seed(ctx.seed)
         self.net = DM2CNetwork(cfg, data.view_dims).to(ctx.device)
-        views = data.view_tensors(ctx.device)
-        modality = torch.from_numpy(data.mask.argmax(axis=1)).to(ctx.device)
-        pretrain_opt = self._pretrain_optimizer(data.n_views)
-        gen_opt = rmsprop(
+        self.views = data.view_tensors(ctx.device)
+        self.modality = torch.from_numpy(data.mask.argmax(axis=1)).to(ctx.device)
+        self.pretrain_opt = self._pretrain_optimizer(data.n_views)
+        self.gen_opt = rmsprop(
             [
                 {"params": self.net.autoencoders.parameters(), "lr": cfg.lr_autoencoder},
                 {"params": self.net.generator_parameters(), "lr": cfg.lr_generator},
             ]
         )
-        critic_opt = rmsprop(self.net.critic_parameters(), lr=cfg.lr_critic)
-        optimizers = (pretrain_opt, gen_opt, critic_opt)
-        order = torch.Generator().manual_seed(ctx.seed)
+        self.critic_opt = rmsprop(self.net.critic_parameters(), lr=cfg.lr_critic)
+        self.order, self.seed = ctx.order, ctx.seed
         self.loss = generator_loss(cfg)
         self.generator_steps = 0
-        done = 0
-        saved = ctx.checkpoint.load()
-        if saved is not None:
-            done = self._restore(saved, optimizers, order, ctx)
-        for epoch in range(done, cfg.pretrain_epochs):
-            ctx.log.epoch(epoch, self._pretrain_epoch(views, modality, pretrain_opt, order), phase="pretrain")
-            ctx.checkpoint.end_of_epoch(epoch, lambda e=epoch: self._state(e, optimizers, order, ctx))
-        for epoch in range(max(done - cfg.pretrain_epochs, 0), cfg.epochs):
-            scalars = self._adversarial_epoch(views, modality, gen_opt, critic_opt, order)
-            ctx.log.epoch(epoch, scalars, phase="adversarial")
-            overall = cfg.pretrain_epochs + epoch
-            ctx.checkpoint.end_of_epoch(overall, lambda o=overall: self._state(o, optimizers, order, ctx))
-        self._fit_kmeans(views, modality, ctx.seed)
-        last = ctx.log.rows[-1] if ctx.log.rows else {}
-        return last.get("total")  # the last adversarial epoch's mean generator loss (none without that phase)
+        return [
+            Phase("pretrain", cfg.pretrain_epochs, self._pretrain_epoch),
+            Phase("adversarial", cfg.epochs, self._adversarial_epoch),
+        ]
+
+    def end_fit(self) -> None:
+        """k-means on the training embedding completes the fit. The final loss is the engine's default, the
+        last adversarial epoch's mean generator loss (none without that phase)."""
+        self._fit_kmeans(self.views, self.modality, self.seed)
 
     def _check(self, data: MultiViewDataset) -> None:
         cfg = self.config
@@ -311,28 +314,27 @@ class DM2C(ClusteringMethod):
         groups = [{"params": ae.parameters(), "lr": rates[v]} for v, ae in enumerate(self.net.autoencoders)]
         return adam(groups, betas=(0.5, 0.999), weight_decay=cfg.pretrain_weight_decay)
 
-    def _pretrain_epoch(self, views, modality, optimizer, order) -> dict[str, float]:
+    def _pretrain_epoch(self, epoch: int) -> dict[str, float]:
         """Each autoencoder alone on its own modality's samples (MSE)."""
+        views, modality = self.views, self.modality
         self.net.train()
         means = EpochMeans()
         for v, ae in enumerate(self.net.autoencoders):
             rows = torch.nonzero(modality == v).squeeze(1)
-            for index in epoch_batches(len(rows), self.config.batch_size, order):
+            for index in epoch_batches(len(rows), self.config.batch_size, self.order):
                 if len(index) < 2:  # BatchNorm needs two samples
                     continue
                 x = views[v][rows[index.to(self.device)]]
                 loss = F.mse_loss(ae.decoder(ae.encoder(x)), x)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                optimizer_step(self.pretrain_opt, loss)
                 means.add({f"mse_view{v}": loss})
         return means.means()
 
-    def _adversarial_epoch(self, views, modality, gen_opt, critic_opt, order) -> dict[str, float]:
-        cfg = self.config
+    def _adversarial_epoch(self, epoch: int) -> dict[str, float]:
+        cfg, views, modality = self.config, self.views, self.modality
         self.net.train()
         means, skipped = EpochMeans(), 0
-        for index in epoch_batches(len(modality), cfg.batch_size, order):
+        for index in epoch_batches(len(modality), cfg.batch_size, self.order):
             index = index.to(self.device)
             batch_modality = modality[index]
             counts = torch.bincount(batch_modality, minlength=len(views)).tolist()
@@ -342,51 +344,31 @@ class DM2C(ClusteringMethod):
             x = {v: views[v][index[batch_modality == v]] for v in range(len(views))}
             if self.generator_steps % cfg.critic_every == 0:
                 for _ in range(cfg.n_critic):
-                    means.add({"critic": self._critic_step(x, critic_opt)})
-            means.add(self._generator_step(x, gen_opt))
+                    means.add({"critic": self._critic_step(x)})
+            means.add(self._generator_step(x))
             self.generator_steps += 1
         return {**means.means(), "skipped_batches": float(skipped)}
 
     def _codes(self, x: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
         return {v: self.net.autoencoders[v].encoder(xv) for v, xv in x.items()}
 
-    def _critic_step(self, x: dict[int, torch.Tensor], optimizer) -> torch.Tensor:
+    def _critic_step(self, x: dict[int, torch.Tensor]) -> torch.Tensor:
         with torch.no_grad():
             codes = self._codes(x)
         loss = self.config.lambda_adversarial * critic_loss(self.net, codes)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        optimizer_step(self.critic_opt, loss)
         with torch.no_grad():
             for p in self.net.critic_parameters():
                 p.clamp_(-self.config.clip_value, self.config.clip_value)
         return loss.detach()
 
-    def _generator_step(self, x: dict[int, torch.Tensor], optimizer) -> dict[str, torch.Tensor]:
+    def _generator_step(self, x: dict[int, torch.Tensor]) -> dict[str, torch.Tensor]:
         codes = self._codes(x)
         tensors = {"x": x, "z": codes, "net": self.net}
         tensors["cycles"] = {m: _cycled(tensors, m) for m in self.net.others}
         total, terms = self.loss(tensors)
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        optimizer.step()
+        optimizer_step(self.gen_opt, total)
         return {"total": total, **terms}
-
-    def _state(self, overall_epoch: int, optimizers, order, ctx: FitContext) -> dict[str, Any]:
-        return capture_training_state(
-            overall_epoch,
-            {"net": self.net},
-            list(optimizers),
-            order,
-            ctx.log.rows,
-            generator_steps=self.generator_steps,
-        )
-
-    def _restore(self, saved: dict[str, Any], optimizers, order, ctx: FitContext) -> int:
-        restored = restore_training_state(saved, {"net": self.net}, list(optimizers), order)
-        self.generator_steps = restored["generator_steps"]
-        ctx.log.rows = list(restored["history"])
-        return restored["epoch"] + 1
 
     # --- inference ---------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -398,7 +380,7 @@ class DM2C(ClusteringMethod):
         )
         for v, ae in enumerate(self.net.autoencoders):
             rows = torch.nonzero(modality == v).squeeze(1)
-            for chunk in sequential_batches(len(rows), EVAL_CHUNK):
+            for chunk in sequential_batches(len(rows), self.eval_chunk):
                 index = rows[chunk.to(self.device)]
                 z = ae.encoder(views[v][index])
                 if self.config.unify and v != self.net.target:
@@ -418,7 +400,7 @@ class DM2C(ClusteringMethod):
             tol=cfg.kmeans_tol,
         )
 
-    def predict(self, data: MultiViewDataset) -> Prediction:
+    def predict_dataset(self, data: MultiViewDataset) -> Prediction:
         views = data.view_tensors(self.device)
         modality = torch.from_numpy(data.mask.argmax(axis=1)).to(self.device)
         embedding = self.embed(views, modality).cpu().numpy()

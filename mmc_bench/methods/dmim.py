@@ -20,13 +20,13 @@ import torch.nn.functional as F
 from sklearn.decomposition import PCA
 from torch import nn
 
-from mmc_bench.checkpoint import capture_training_state, restore_training_state
-from mmc_bench.config import MethodConfig, count, positive, register_method_schema
+from mmc_bench.config import MethodConfig, count, positive
 from mmc_bench.data.dataset import MultiViewDataset
-from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction
+from mmc_bench.engine import FitContext, Phase
+from mmc_bench.methods.base import ClusteringMethod, Prediction
 from mmc_bench.nn.information import iic_loss, sinkhorn_labels
 from mmc_bench.nn.losses import WeightedLoss
-from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, rows_in_chunks, sequential_batches
+from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, optimizer_step, rows_in_chunks, sequential_batches
 
 
 class KLMode(str, Enum):
@@ -94,9 +94,6 @@ class DMIMConfig(MethodConfig):
     init_std: float = positive(0.02)
     # first_view: argmax C(x_1) (the demo); mean_probs: mean over views.
     predict_from: PredictFrom = PredictFrom.first_view
-
-
-register_method_schema("dmim", DMIMConfig)
 
 
 class DMIMNetwork(nn.Module):
@@ -186,43 +183,43 @@ def dmim_loss(cfg: DMIMConfig) -> WeightedLoss:
 
 
 class DMIM(ClusteringMethod):
-    config: DMIMConfig
+    """DMIM (AAAI 2021): one shared encoder over PCA'd views, IIC mutual information, SIE, Sinkhorn prior."""
 
-    def fit(self, data: MultiViewDataset, ctx: FitContext) -> float:
-        cfg = self.config
-        self.device = ctx.device
+    config_class = DMIMConfig
+    config: DMIMConfig
+    schedules = {
+        "test": ["method.epochs=5"],
+        "quick": ["method.epochs=100"],
+        "bench": ["method.epochs=30"],
+        "scaling": ["method.epochs=2"],
+    }
+    checkpointed = ("net", "optimizer", "step", "pseudo_labels")
+
+    def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
         self._fit_projections(data, ctx.seed)
-        views = self._project(data)
-        torch.manual_seed(ctx.seed)
-        self.net = DMIMNetwork(cfg, data.n_clusters).to(ctx.device)
-        self.loss = dmim_loss(cfg)
-        optimizer = adam(self.net.parameters(), lr=cfg.lr)
-        order = torch.Generator().manual_seed(ctx.seed)
+        self.views = self._project(data)
+        self.net = DMIMNetwork(self.config, data.n_clusters).to(ctx.device)
+        self.loss = dmim_loss(self.config)
+        self.optimizer = adam(self.net.parameters(), lr=self.config.lr)
+        self.order = ctx.order
         self.pseudo_labels = torch.zeros(data.n_samples, dtype=torch.long, device=ctx.device)
-        first_epoch, step = 0, 0
-        saved = ctx.checkpoint.load()
-        if saved is not None:
-            first_epoch, step = self._restore(saved, optimizer, order, ctx)
-        bar = ctx.log.progress(range(first_epoch, cfg.epochs), desc="dmim", total=cfg.epochs - first_epoch)
+        self.step = 0
         self.batch_size = self._batch_size(data.n_samples)
-        per_batch_labels = self.batch_size < data.n_samples
-        for epoch in bar:
-            means = EpochMeans()
-            for index in epoch_batches(data.n_samples, self.batch_size, order):
-                if cfg.uniform_prior and not per_batch_labels and step % cfg.sinkhorn_every == 0:
-                    self._refresh_pseudo_labels(views[0])
-                index = index.to(ctx.device)
-                means.add(self._step([v[index] for v in views], index, optimizer, per_batch_labels))
-                step += 1
-            scalars = means.means()
-            ctx.log.epoch(epoch, scalars)
-            bar.set_postfix(loss=f"{scalars['total']:.4f}")
-            ctx.checkpoint.end_of_epoch(
-                epoch, lambda epoch=epoch, step=step: self._training_state(epoch, step, optimizer, order, ctx)
-            )
-        self.final_terms = self._evaluate_loss(views, ctx.seed)
-        ctx.log.scalars("final_loss", self.final_terms)
-        return self.final_terms["total"]
+        return [Phase("train", self.config.epochs, self._epoch)]
+
+    def _epoch(self, epoch: int) -> dict[str, float]:
+        per_batch_labels = self.batch_size < len(self.views[0])
+        means = EpochMeans()
+        for index in epoch_batches(len(self.views[0]), self.batch_size, self.order):
+            if self.config.uniform_prior and not per_batch_labels and self.step % self.config.sinkhorn_every == 0:
+                self._refresh_pseudo_labels(self.views[0])
+            index = index.to(self.device)
+            means.add(self._step([v[index] for v in self.views], index, per_batch_labels))
+            self.step += 1
+        return means.means()
+
+    def final_loss(self) -> dict[str, float]:
+        return self._evaluate_loss(self.views)
 
     def _batch_size(self, n_samples: int) -> int:
         cfg = self.config
@@ -244,13 +241,7 @@ class DMIM(ClusteringMethod):
             out.append(torch.from_numpy(padded).to(self.device))
         return out
 
-    def _step(
-        self,
-        batch: list[torch.Tensor],
-        index: torch.Tensor,
-        optimizer: torch.optim.Optimizer,
-        per_batch_labels: bool,
-    ) -> dict:
+    def _step(self, batch: list[torch.Tensor], index: torch.Tensor, per_batch_labels: bool) -> dict:
         self.net.train()
         outputs = [self.net(x) for x in batch]
         tensors = {
@@ -261,9 +252,7 @@ class DMIM(ClusteringMethod):
             else self.pseudo_labels[index],
         }
         total, terms = self.loss(tensors)
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        optimizer.step()
+        optimizer_step(self.optimizer, total)
         used = torch.tensor(float(tensors["views"][0]["probs"].argmax(dim=1).unique().numel()))
         return {"total": total, **terms, "clusters_used": used}
 
@@ -284,14 +273,11 @@ class DMIM(ClusteringMethod):
         return sinkhorn_labels(probs, cfg.sinkhorn_power, cfg.sinkhorn_max_iter, cfg.sinkhorn_tol)
 
     @torch.no_grad()
-    def _evaluate_loss(self, views: list[torch.Tensor], seed: int) -> dict[str, float]:
-        """Every term on the training data in eval mode, with noise from a seeded generator (reproducible):
-        one full batch as in training, or in mini-batch mode the mean over full batches of the training size
+    def _evaluate_loss(self, views: list[torch.Tensor]) -> dict[str, float]:
+        """Every term on the training data in eval mode (the engine reseeds the noise generator first): one
+        full batch as in training, or in mini-batch mode the mean over full batches of the training size
         (the mutual-information terms are batch-level, so a short remainder batch would be noisier)."""
         self.net.eval()
-        torch.manual_seed(
-            seed
-        )  # training is over: the global generator may be reseeded for a reproducible value
         n = len(views[0])
         per_batch_labels = self.batch_size < n
         means = EpochMeans()
@@ -310,28 +296,11 @@ class DMIM(ClusteringMethod):
             means.add({"total": total, **terms})
         return means.means()
 
-    def _training_state(self, epoch: int, step: int, optimizer, order, ctx: FitContext) -> dict[str, Any]:
-        return capture_training_state(
-            epoch,
-            {"net": self.net},
-            [optimizer],
-            order,
-            ctx.log.rows,
-            step=step,
-            pseudo_labels=self.pseudo_labels,
-        )
-
-    def _restore(self, saved: dict[str, Any], optimizer, order, ctx: FitContext) -> tuple[int, int]:
-        restored = restore_training_state(saved, {"net": self.net}, [optimizer], order)
-        self.pseudo_labels = restored["pseudo_labels"].to(self.device)
-        ctx.log.rows = list(restored["history"])
-        return restored["epoch"] + 1, restored["step"]
-
     @torch.no_grad()
-    def predict(self, data: MultiViewDataset) -> Prediction:
+    def predict_dataset(self, data: MultiViewDataset) -> Prediction:
         self.net.eval()
         views = self._project(data)
-        probs = [rows_in_chunks(len(x), 65536, lambda i, x=x: self.net(x[i])["probs"]) for x in views]
+        probs = [rows_in_chunks(len(x), self.eval_chunk, lambda i, x=x: self.net(x[i])["probs"]) for x in views]
         soft = (
             probs[0] if self.config.predict_from == PredictFrom.first_view else torch.stack(probs).mean(dim=0)
         )

@@ -18,15 +18,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmc_bench.checkpoint import capture_training_state, restore_training_state
-from mmc_bench.config import MethodConfig, count, positive, register_method_schema
+from mmc_bench.config import MethodConfig, count, positive
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.errors import UserError
-from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction, keeps_embedding
+from mmc_bench.engine import FitContext, Phase
+from mmc_bench.methods.base import ClusteringMethod, Prediction, keeps_embedding
 from mmc_bench.nn.blocks import ConvEncoder, he_init, mlp
 from mmc_bench.nn.kernels import ddc_cs_separation, ddc_orthogonality, ddc_simplex, gaussian_kernel
 from mmc_bench.nn.losses import WeightedLoss
-from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, rows_in_chunks, sequential_batches
+from mmc_bench.nn.training import (
+    EpochMeans,
+    adam,
+    epoch_batches,
+    optimizer_step,
+    rows_in_chunks,
+    sequential_batches,
+)
 
 
 class KernelInput(str, Enum):
@@ -120,9 +127,6 @@ class EAMCConfig(MethodConfig):
     checkpoint: Checkpoint = Checkpoint.final
     # Epochs between evaluations for checkpoint=lowest_loss.
     eval_interval: int = positive(5)
-
-
-register_method_schema("eamc", EAMCConfig)
 
 
 class AttentionFusion(nn.Module):
@@ -264,91 +268,58 @@ def generator_loss(cfg: EAMCConfig) -> WeightedLoss:
 
 
 class EAMC(ClusteringMethod):
-    config: EAMCConfig
+    """EAMC (Zhou & Shen, CVPR 2020): attention-fused view encoders, adversarial view alignment, DDC clustering."""
 
-    def fit(self, data: MultiViewDataset, ctx: FitContext) -> float:
+    config_class = EAMCConfig
+    config: EAMCConfig
+    schedules = {
+        "test": ["method.epochs=3", "method.encoder_layers=[16]"],
+        "quick": ["method.epochs=50"],
+        "bench": ["method.epochs=6"],
+        "scaling": ["method.epochs=2"],
+    }
+    checkpointed = ("net", "gen_opt", "disc_opt", "best")
+
+    def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
         cfg = self.config
         if cfg.adversarial and data.n_views < 2:
             raise UserError(
                 f"EAMC's discriminators need at least 2 views, but dataset {data.name} has {data.n_views}; "
                 "choose a multi-view dataset, or set method.adversarial=false to train without them"
             )
-        torch.manual_seed(ctx.seed)
-        self.device = ctx.device
         self.net = EAMCNetwork(cfg, data.view_dims, data.n_clusters).to(ctx.device)
         self.loss = generator_loss(cfg)
-        views = data.view_tensors(ctx.device)
-        gen_opt, disc_opt = self._optimizers()
-        order = torch.Generator().manual_seed(ctx.seed)
-        self._best: tuple[float, dict | None, int | None] = (float("inf"), None, None)
-        first_epoch = 0
-        saved = ctx.checkpoint.load()
-        if saved is not None:
-            first_epoch = self._restore(saved, [gen_opt, disc_opt], order, ctx)
-        bar = ctx.log.progress(range(first_epoch, cfg.epochs), desc="eamc", total=cfg.epochs - first_epoch)
-        for epoch in bar:
-            scalars = self._train_epoch(views, data.n_samples, gen_opt, disc_opt, order)
-            ctx.log.epoch(epoch, scalars)
-            bar.set_postfix(loss=f"{scalars.get('total', float('nan')):.4f}")
-            if cfg.checkpoint == Checkpoint.lowest_loss and (
-                epoch % cfg.eval_interval == 0 or epoch == cfg.epochs - 1
-            ):
-                self._evaluate_for_selection(views, epoch, ctx)
-            ctx.checkpoint.end_of_epoch(
-                epoch, lambda epoch=epoch: self._training_state(epoch, [gen_opt, disc_opt], order, ctx)
-            )
-        best_state = self._best[1]
-        if best_state is not None:
-            self.net.load_state_dict(best_state)
-        self.selected_epoch = self._best[2]
-        self.final_terms = self.evaluate_loss(views)
-        ctx.log.scalars("final_loss", self.final_terms)
-        self._views_for_summary = views
-        return self.final_terms["total"]
+        self.views = data.view_tensors(ctx.device)
+        self.gen_opt, self.disc_opt = self._optimizers()
+        # (lowest full-data total, its weights, its epoch) for checkpoint=lowest_loss
+        self.best: tuple[float, dict | None, int | None] = (float("inf"), None, None)
+        self.order, self.record = ctx.order, ctx.record
+        return [Phase("train", cfg.epochs, self._epoch)]
 
-    def _train_epoch(self, views, n_samples, gen_opt, disc_opt, order) -> dict[str, float]:
+    def _epoch(self, epoch: int) -> dict[str, float]:
         """One pass over shuffled batches; generator and discriminator steps alternate batch by batch."""
         cfg = self.config
         cycle = cfg.gen_steps + cfg.disc_steps if cfg.adversarial else 1
         self.net.train()
         means = EpochMeans()
-        for b, index in enumerate(epoch_batches(n_samples, cfg.batch_size, order)):
-            batch = [v[index.to(self.device)] for v in views]
+        for b, index in enumerate(epoch_batches(len(self.views[0]), cfg.batch_size, self.order)):
+            batch = [v[index.to(self.device)] for v in self.views]
             if b % cycle < cfg.gen_steps:
-                means.add(self._generator_step(batch, gen_opt))
+                means.add(self._generator_step(batch))
             else:
-                means.add(self._discriminator_step(batch, disc_opt))
-        return means.means()
+                means.add(self._discriminator_step(batch))
+        scalars = means.means()
+        if cfg.checkpoint == Checkpoint.lowest_loss and (epoch % cfg.eval_interval == 0 or epoch == cfg.epochs - 1):
+            evaluated = self.evaluate_loss(self.views)
+            self.record("eval", epoch, evaluated)
+            if evaluated["total"] < self.best[0]:
+                self.best = (evaluated["total"], copy.deepcopy(self.net.state_dict()), epoch)
+        return scalars
 
-    def _evaluate_for_selection(self, views: list[torch.Tensor], epoch: int, ctx: FitContext) -> None:
-        evaluated = self.evaluate_loss(views)
-        ctx.log.epoch(epoch, evaluated, phase="eval")
-        if evaluated["total"] < self._best[0]:
-            self._best = (evaluated["total"], copy.deepcopy(self.net.state_dict()), epoch)
-
-    def _training_state(
-        self, epoch: int, optimizers: list, order: torch.Generator, ctx: FitContext
-    ) -> dict[str, Any]:
-        return capture_training_state(
-            epoch,
-            {"net": self.net},
-            optimizers,
-            order,
-            ctx.log.rows,
-            best=self._best,
-            # Gradients carried between steps count in the next clip norm (see _generator_step).
-            grads={n: p.grad.clone() for n, p in self.net.named_parameters() if p.grad is not None},
-        )
-
-    def _restore(
-        self, saved: dict[str, Any], optimizers: list, order: torch.Generator, ctx: FitContext
-    ) -> int:
-        restored = restore_training_state(saved, {"net": self.net}, optimizers, order)
-        ctx.log.rows = list(restored["history"])
-        self._best = restored["best"]
-        for name, param in self.net.named_parameters():
-            param.grad = restored["grads"].get(name)
-        return restored["epoch"] + 1
+    def final_loss(self) -> dict[str, float]:
+        if self.best[1] is not None:
+            self.net.load_state_dict(self.best[1])
+        return self.evaluate_loss(self.views)
 
     def _optimizers(self) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer | None]:
         cfg, net = self.config, self.net
@@ -388,28 +359,19 @@ class EAMC(ClusteringMethod):
             "discriminator_loss": self.config.discriminator_loss,
         }
 
-    def _generator_step(
-        self, batch: list[torch.Tensor], optimizer: torch.optim.Optimizer
-    ) -> dict[str, torch.Tensor]:
+    def _generator_step(self, batch: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         out = self.net(batch)
         total, terms = self.loss(self._shared(out))
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
         # As in the reference code the norm is taken over every parameter, the discriminators' gradients included.
-        nn.utils.clip_grad_norm_(self.net.parameters(), self.config.clip_norm)
-        optimizer.step()
+        optimizer_step(self.gen_opt, total, clip=(self.net.parameters(), self.config.clip_norm))
         weights = {f"w_view{v}": w for v, w in enumerate(out["weights"].detach())}
         return {"total": total, **terms, **weights}
 
-    def _discriminator_step(
-        self, batch: list[torch.Tensor], optimizer: torch.optim.Optimizer
-    ) -> dict[str, torch.Tensor]:
+    def _discriminator_step(self, batch: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         with torch.no_grad():
             hidden = [encoder(x) for encoder, x in zip(self.net.encoders, batch)]
         loss = discriminator_loss(self.net.discriminators, hidden, self.config.discriminator_loss)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        optimizer_step(self.disc_opt, loss)
         return {"disc": loss}
 
     @torch.no_grad()
@@ -441,14 +403,14 @@ class EAMC(ClusteringMethod):
         self.net.eval()
         n = views[0].shape[0]
         total = torch.zeros(self.net.n_views, device=self.device)
-        for index in sequential_batches(n, 4096):
+        for index in sequential_batches(n, self.eval_chunk):
             index = index.to(self.device)
             hidden = [encoder(v[index]) for encoder, v in zip(self.net.encoders, views)]
             total += self.net.view_weights(hidden) * len(index)
         return total / n
 
     @torch.no_grad()
-    def predict(self, data: MultiViewDataset) -> Prediction:
+    def predict_dataset(self, data: MultiViewDataset) -> Prediction:
         self.net.eval()
         views = data.view_tensors(self.device)
         weights = self.full_data_weights(views)
@@ -462,12 +424,11 @@ class EAMC(ClusteringMethod):
             out = self.net([v[index.to(self.device)] for v in views], weights=weights)
             return {key: out[key] for key in keys}
 
-        rows = rows_in_chunks(data.n_samples, 4096, chunk)
+        rows = rows_in_chunks(data.n_samples, self.eval_chunk, chunk)
         soft = rows["assignments"].cpu().numpy()
         embedding = rows["fused"].cpu().numpy() if "fused" in rows else None
         return Prediction(labels=soft.argmax(axis=1), soft=soft, embedding=embedding)
 
     def summary(self) -> dict[str, Any]:
-        weights = self.full_data_weights(self._views_for_summary).cpu().tolist()
-        selected = getattr(self, "selected_epoch", None)
-        return {"view_weights": weights, "final_loss_terms": self.final_terms, "selected_epoch": selected}
+        weights = self.full_data_weights(self.views).cpu().tolist()
+        return {"view_weights": weights, "final_loss_terms": self.final_terms_, "selected_epoch": self.best[2]}

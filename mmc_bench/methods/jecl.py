@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from mmc_bench.checkpoint import capture_training_state, restore_training_state
-from mmc_bench.config import MethodConfig, Setting, count, positive, register_method_schema
+from mmc_bench.config import MethodConfig, Setting, count, positive
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.errors import UserError
-from mmc_bench.methods.base import ClusteringMethod, FitContext, Prediction
+from mmc_bench.engine import FitContext, Phase
+from mmc_bench.methods.base import ClusteringMethod, Prediction
 from mmc_bench.methods.baselines import concatenate_imputed, present_means
 from mmc_bench.nn.blocks import Autoencoder
 from mmc_bench.nn.contrastive import negative_entropy
@@ -29,10 +29,7 @@ from mmc_bench.nn.dec import jensen_shannon_rows, kl_rows, student_t_assignment,
 from mmc_bench.nn.kmeans import fit_kmeans
 from mmc_bench.nn.losses import WeightedLoss
 from mmc_bench.nn.matching import align_to
-from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, rows_in_chunks, sgd
-
-EVAL_CHUNK = 8192
-
+from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, optimizer_step, rows_in_chunks, sgd
 
 @dataclass
 class DeepClusteringConfig(MethodConfig):
@@ -88,10 +85,6 @@ class JECLConfig(DeepClusteringConfig):
     realign: bool = True
 
 
-register_method_schema("dec", DECConfig)
-register_method_schema("jecl", JECLConfig)
-
-
 def glorot_init(module: nn.Module) -> None:
     for layer in module.modules():
         if isinstance(layer, nn.Linear):
@@ -126,8 +119,6 @@ class DeepEmbeddedClustering(ClusteringMethod):
 
     config: DeepClusteringConfig
     supported_settings = frozenset({Setting.paired, Setting.incomplete})
-    # A logged step of the clustering phase is one target refresh (update_interval iterations).
-    phase_units = {"cluster": "target round"}
 
     # --- what differs between DEC and JECL -------------------------------------------------------------
     def _fit_inputs(self, data: MultiViewDataset) -> None:
@@ -150,54 +141,40 @@ class DeepEmbeddedClustering(ClusteringMethod):
         return 0
 
     # --- training ------------------------------------------------------------------------------------
-    def fit(self, data: MultiViewDataset, ctx: FitContext) -> float:
+    checkpointed = ("autoencoders", "centroids", "pretrain_opt", "cluster_opt", "state")
+
+    def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
         cfg = self.config
-        self.device = ctx.device
-        self.n_clusters = data.n_clusters
-        torch.manual_seed(ctx.seed)
         self._fit_inputs(data)
-        inputs, mask = self._inputs(data)
-        n_stacks = len(inputs)
+        self.inputs, self.mask = self._inputs(data)
+        n_stacks = len(self.inputs)
         self.weights = self._stack_weights(n_stacks).to(ctx.device)
-        self.autoencoders = nn.ModuleList([Autoencoder(x.shape[1], cfg.encoder_layers) for x in inputs])
+        self.autoencoders = nn.ModuleList([Autoencoder(x.shape[1], cfg.encoder_layers) for x in self.inputs])
         glorot_init(self.autoencoders)
         self.autoencoders.to(ctx.device)
         self.centroids = nn.Parameter(
             torch.zeros(n_stacks, data.n_clusters, cfg.encoder_layers[-1], device=ctx.device)
         )
         self.loss = self._loss(n_stacks)
-        pretrain_opt = adam(self.autoencoders.parameters(), lr=cfg.pretrain_lr)
-        cluster_opt = sgd([*self.autoencoders.parameters(), self.centroids], lr=cfg.lr, momentum=cfg.momentum)
-        order = torch.Generator().manual_seed(ctx.seed)
-        self.state: dict[str, Any] = {
-            "initialised": False,
-            "round": 0,
-            "iteration": 0,
-            "queue": [],
-            "p": None,
-            "labels": None,
-        }
-        first_epoch = 0
-        saved = ctx.checkpoint.load()
-        if saved is not None:
-            first_epoch = self._restore(saved, pretrain_opt, cluster_opt, order, ctx)
-        optimizers = (pretrain_opt, cluster_opt)
-        for epoch in range(first_epoch, cfg.pretrain_epochs):
-            ctx.log.epoch(epoch, self._pretrain_epoch(inputs, mask, pretrain_opt, order), phase="pretrain")
-            ctx.checkpoint.end_of_epoch(
-                epoch, lambda e=epoch: self._training_state(e, optimizers, order, ctx)
-            )
-        if not self.state["initialised"]:
-            self._initialise(inputs, mask, ctx)
-        self._cluster(inputs, mask, cluster_opt, order, ctx)
-        self.final_terms = self._full_loss(inputs, mask)
-        ctx.log.scalars("final_loss", self.final_terms)
-        return self.final_terms["total"]
+        self.pretrain_opt = adam(self.autoencoders.parameters(), lr=cfg.pretrain_lr)
+        self.cluster_opt = sgd([*self.autoencoders.parameters(), self.centroids], lr=cfg.lr, momentum=cfg.momentum)
+        self.order, self.seed = ctx.order, ctx.seed
+        self.state: dict[str, Any] = {"iteration": 0, "queue": [], "p": None, "labels": None}
+        rounds = cfg.max_iter // cfg.update_interval + 1
+        return [
+            Phase("pretrain", cfg.pretrain_epochs, self._pretrain_epoch),
+            # A logged step of the clustering phase is one target refresh (update_interval iterations).
+            Phase("cluster", rounds, self._round, start=self._initialise, unit="target round"),
+        ]
 
-    def _pretrain_epoch(self, inputs, mask, optimizer, order) -> dict[str, float]:
+    def final_loss(self) -> dict[str, float]:
+        return self._full_loss(self.inputs, self.mask)
+
+    def _pretrain_epoch(self, epoch: int) -> dict[str, float]:
         """MSE of every stack on the samples that have its input (a missing view is never reconstructed)."""
+        inputs, mask = self.inputs, self.mask
         means = EpochMeans()
-        for index in epoch_batches(len(mask), self.config.pretrain_batch_size, order, drop_last=False):
+        for index in epoch_batches(len(mask), self.config.pretrain_batch_size, self.order, drop_last=False):
             index = index.to(self.device)
             terms = {}
             for s, (autoencoder, x) in enumerate(zip(self.autoencoders, inputs)):
@@ -207,9 +184,7 @@ class DeepEmbeddedClustering(ClusteringMethod):
                     ((autoencoder(batch)[1] - batch) ** 2).mean() if len(batch) else batch.sum()
                 )
             total = sum(terms.values())
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            optimizer.step()
+            optimizer_step(self.pretrain_opt, total)
             means.add({"total": total, **terms})
         return means.means()
 
@@ -219,7 +194,7 @@ class DeepEmbeddedClustering(ClusteringMethod):
         return [
             rows_in_chunks(
                 len(x),
-                EVAL_CHUNK,
+                self.eval_chunk,
                 lambda i, s=s, ae=ae, x=x: student_t_assignment(
                     ae.encoder(x[i.to(self.device)]), self.centroids[s], self.config.alpha
                 ),
@@ -230,7 +205,7 @@ class DeepEmbeddedClustering(ClusteringMethod):
     @torch.no_grad()
     def _codes(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
         return [
-            rows_in_chunks(len(x), EVAL_CHUNK, lambda i, ae=ae, x=x: ae.encoder(x[i.to(self.device)]))
+            rows_in_chunks(len(x), self.eval_chunk, lambda i, ae=ae, x=x: ae.encoder(x[i.to(self.device)]))
             for ae, x in zip(self.autoencoders, inputs)
         ]
 
@@ -244,50 +219,40 @@ class DeepEmbeddedClustering(ClusteringMethod):
         return p
 
     @torch.no_grad()
-    def _initialise(self, inputs, mask, ctx: FitContext) -> None:
+    def _initialise(self) -> None:
         """k-means (n_init from config) on each stack's codes gives its centroids; JECL then aligns them."""
-        labels = []
-        for s, z in enumerate(self._codes(inputs)):
-            model = fit_kmeans(
-                z[mask[:, s]].cpu().numpy(), self.n_clusters, self.config.kmeans_n_init, ctx.seed
-            )
+        labels, mask = [], self.mask
+        for s, z in enumerate(self._codes(self.inputs)):
+            model = fit_kmeans(z[mask[:, s]].cpu().numpy(), self.n_clusters, self.config.kmeans_n_init, self.seed)
             labels.append(model.labels_)
             self.centroids[s] = torch.from_numpy(model.cluster_centers_).to(self.centroids)
         self._align_initial(labels, mask)
-        self.state["initialised"] = True
 
     def _align_initial(self, labels: list[np.ndarray], mask: torch.Tensor) -> None:
         pass
 
-    def _cluster(self, inputs, mask, optimizer, order, ctx: FitContext) -> None:
-        cfg = self.config
-        n = len(mask)
-        for round_index in range(self.state["round"], cfg.max_iter // cfg.update_interval + 1):
-            # Every round starts with a fresh target (also after a resume: checkpoints end a round).
-            changed = self._refresh_target(inputs, mask, optimizer)
-            if round_index > 0 and changed < cfg.tol:
-                ctx.log.scalar("cluster/stopped_at_iteration", self.state["iteration"])
-                return
-            steps = min(cfg.update_interval, cfg.max_iter - self.state["iteration"])
-            if steps <= 0:
-                return
-            means = EpochMeans()
-            for _ in range(steps):
-                if not self.state["queue"]:
-                    self.state["queue"] = epoch_batches(n, cfg.batch_size, order, drop_last=False)
-                means.add(
-                    self._cluster_step(inputs, mask, self.state["queue"].pop(0).to(self.device), optimizer)
-                )
-            self.state["iteration"] += steps
-            self.state["round"] = round_index + 1
-            scalars = {**means.means(), "realigned": self.state["realigned"]}
-            if round_index > 0:  # round 0 has no previous labels to compare with
-                scalars["label_change"] = changed
-            ctx.log.epoch(round_index, scalars, phase="cluster")
-            overall = cfg.pretrain_epochs + round_index
-            ctx.checkpoint.end_of_epoch(
-                overall, lambda o=overall: self._training_state(o, (None, optimizer), order, ctx)
-            )
+    def _round(self, round_index: int) -> dict[str, float] | None:
+        """Refresh the target, then update_interval clustering steps; None once converged or at max_iter."""
+        cfg, state = self.config, self.state
+        # Every round starts with a fresh target (also after a resume: checkpoints end a round).
+        changed = self._refresh_target(self.inputs, self.mask, self.cluster_opt)
+        if round_index > 0 and changed < cfg.tol:
+            state["stopped_at_iteration"] = state["iteration"]
+            return None
+        steps = min(cfg.update_interval, cfg.max_iter - state["iteration"])
+        if steps <= 0:
+            return None
+        means = EpochMeans()
+        for _ in range(steps):
+            if not state["queue"]:
+                state["queue"] = epoch_batches(len(self.mask), cfg.batch_size, self.order, drop_last=False)
+            index = state["queue"].pop(0).to(self.device)
+            means.add(self._cluster_step(self.inputs, self.mask, index, self.cluster_opt))
+        state["iteration"] += steps
+        scalars = {**means.means(), "realigned": state["realigned"]}
+        if round_index > 0:  # round 0 has no previous labels to compare with
+            scalars["label_change"] = changed
+        return scalars
 
     @torch.no_grad()
     def _refresh_target(self, inputs, mask, optimizer) -> float:
@@ -313,9 +278,7 @@ class DeepEmbeddedClustering(ClusteringMethod):
 
     def _cluster_step(self, inputs, mask, index, optimizer) -> dict[str, torch.Tensor]:
         total, terms = self.loss(self._forward(inputs, index, mask))
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        optimizer.step()
+        optimizer_step(optimizer, total)
         return {"total": total, **terms}
 
     @torch.no_grad()
@@ -325,31 +288,9 @@ class DeepEmbeddedClustering(ClusteringMethod):
         total, terms = self.loss({"q": qs, "p": self.state["p"], "mask": mask})
         return {"total": float(total), **{k: float(v) for k, v in terms.items()}}
 
-    # --- checkpoints -----------------------------------------------------------------------------------
-    def _training_state(self, overall_epoch: int, optimizers, order, ctx: FitContext) -> dict[str, Any]:
-        return capture_training_state(
-            overall_epoch,
-            {"autoencoders": self.autoencoders},
-            list(optimizers),
-            order,
-            ctx.log.rows,
-            centroids=self.centroids.detach().clone(),
-            state=dict(self.state),
-        )
-
-    def _restore(self, saved: dict[str, Any], pretrain_opt, cluster_opt, order, ctx: FitContext) -> int:
-        restored = restore_training_state(
-            saved, {"autoencoders": self.autoencoders}, [pretrain_opt, cluster_opt], order
-        )
-        with torch.no_grad():
-            self.centroids.copy_(restored["centroids"])
-        self.state = dict(restored["state"])
-        ctx.log.rows = list(restored["history"])
-        return min(restored["epoch"] + 1, self.config.pretrain_epochs)
-
     # --- inference -----------------------------------------------------------------------------------
     @torch.no_grad()
-    def predict(self, data: MultiViewDataset) -> Prediction:
+    def predict_dataset(self, data: MultiViewDataset) -> Prediction:
         inputs, mask = self._inputs(data)
         qs = self._assignments(inputs)
         p = self.joint_target(qs, mask)
@@ -361,8 +302,9 @@ class DeepEmbeddedClustering(ClusteringMethod):
 
     def summary(self) -> dict[str, Any]:
         return {
-            "final_loss_terms": self.final_terms,
+            "final_loss_terms": self.final_terms_,
             "cluster_iterations": int(self.state["iteration"]),
+            "stopped_at_iteration": self.state.get("stopped_at_iteration"),
             "last_label_change": self.state.get("label_change"),
         }
 
@@ -370,7 +312,14 @@ class DeepEmbeddedClustering(ClusteringMethod):
 class DEC(DeepEmbeddedClustering):
     """DEC (Xie et al. 2016) on the concatenated views; absent views are imputed with their training mean."""
 
+    config_class = DECConfig
     config: DECConfig
+    schedules = {
+        "test": ["method.encoder_layers=[16,4]", "method.pretrain_epochs=2", "method.max_iter=40", "method.kmeans_n_init=2"],
+        "quick": ["method.pretrain_epochs=20", "method.max_iter=2000"],
+        "bench": ["method.pretrain_epochs=4", "method.max_iter=560", "method.tol=0", "method.kmeans_n_init=3"],
+        "scaling": ["method.pretrain_epochs=2", "method.max_iter=420", "method.tol=0", "method.kmeans_n_init=1"],
+    }
 
     def _fit_inputs(self, data: MultiViewDataset) -> None:
         self._view_means = present_means(data)
@@ -384,7 +333,11 @@ class DEC(DeepEmbeddedClustering):
 
 
 class JECL(DeepEmbeddedClustering):
+    """JECL (Yang, Huang, Howe): per-view DEC stacks, a joint target, Jensen-Shannon view alignment."""
+
+    config_class = JECLConfig
     config: JECLConfig
+    schedules = {**DEC.schedules}
 
     def _inputs(self, data: MultiViewDataset) -> tuple[list[torch.Tensor], torch.Tensor]:
         if data.n_views < 2:

@@ -1,4 +1,4 @@
-"""Hungarian alignment of two clusterings of the same samples (training side: never reads ground truth)."""
+"""The one Hungarian helper: the one-to-one matching of two clusterings' clusters with the most overlap."""
 
 from __future__ import annotations
 
@@ -11,13 +11,19 @@ def cluster_overlap(a: np.ndarray, b: np.ndarray, k: int) -> np.ndarray:
     return np.bincount(a.astype(np.int64) * k + b.astype(np.int64), minlength=k * k).reshape(k, k)
 
 
+def max_overlap_matching(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of the one-to-one matching that maximises the summed counts (cost max C - C, as in the
+    method notes); a rectangular table leaves its surplus rows or columns unmatched."""
+    return linear_sum_assignment(counts.max() - counts)
+
+
 def align_to(reference: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     """perm with perm[c] = the reference cluster that cluster c of ``labels`` overlaps most, one to one.
 
-    ``perm[labels]`` renames ``labels`` into the reference's cluster indices (cost max C - C, as in the notes).
+    ``perm[labels]`` renames ``labels`` into the reference's cluster indices (training side: the two
+    clusterings are a method's own, never the ground truth).
     """
-    overlap = cluster_overlap(labels, reference, k)
-    rows, cols = linear_sum_assignment(overlap.max() - overlap)
+    rows, cols = max_overlap_matching(cluster_overlap(labels, reference, k))
     perm = np.empty(k, dtype=np.int64)
     perm[rows] = cols
     return perm

@@ -1,0 +1,233 @@
+"""The one training engine under every method.
+
+A method declares its phases (a name, an epoch count, what one epoch does); the :class:`Trainer` owns the
+rest: seeding, the batch-order generator, the phase loop with its progress bar, per-epoch records to every
+tracker and to the console/app.log, the non-finite-loss stop, SIGINT/SIGTERM stops at epoch ends, periodic
+checkpoints and a bit-exact resume across phases, and each phase's timing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from mmc_bench.checkpoint import CHECKPOINT_FILE, Checkpointer
+from mmc_bench.errors import UserError
+from mmc_bench.tracking import RunLog
+
+if TYPE_CHECKING:
+    from mmc_bench.data.dataset import MultiViewDataset
+    from mmc_bench.methods.base import ClusteringMethod
+
+console = logging.getLogger("mmc_bench")
+# Rows per no-grad evaluation chunk (prediction, full-data losses, features for k-means).
+DEFAULT_EVAL_CHUNK = 8192
+
+
+@dataclass
+class Phase:
+    """One stage of training: ``run_epoch(epoch)`` does one epoch (or round) and returns its mean scalars,
+    or None when the phase has converged and ends early. ``start`` runs once when the phase begins at its
+    first epoch (not when a resumed run continues inside it)."""
+
+    name: str
+    epochs: int
+    run_epoch: Callable[[int], dict[str, float] | None]
+    start: Callable[[], None] | None = None
+    unit: str = "epoch"
+
+
+@dataclass
+class FitContext:
+    """What the engine hands a method's ``setup``: seed, device, the batch-order generator, the chunk size of
+    no-grad evaluation, and ``record`` for extra per-epoch rows (e.g. an evaluation phase)."""
+
+    seed: int
+    device: torch.device
+    order: torch.Generator
+    eval_chunk: int = DEFAULT_EVAL_CHUNK
+    record: Callable[[str, int, dict[str, float]], None] = lambda phase, epoch, scalars: None
+
+
+@dataclass
+class FitResult:
+    """The final loss terms (None for a method without a loss) and each phase's timing."""
+
+    final_terms: dict[str, float] | None
+    timing: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def final_loss(self) -> float | None:
+        return None if self.final_terms is None else self.final_terms.get("total")
+
+
+def seed_everything(seed: int) -> None:
+    """Python, numpy and torch generators, and torch's deterministic kernels (CPU runs are bit-reproducible)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def resolve_device(name: str | torch.device) -> torch.device:
+    """``auto`` is CUDA when available, else the CPU; an unavailable CUDA device is refused."""
+    name = str(name)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(
+            f"device={name} was asked for but CUDA is not available here; use device=auto or device=cpu"
+        )
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise UserError(f"device={name} is not a device name; use auto, cpu, cuda or cuda:N") from None
+
+
+class Trainer:
+    """Runs a method's phases. ``log`` receives every epoch's scalars (in memory only by default);
+    ``checkpoint`` saves and resumes; ``log_every`` is the epoch interval of console/app.log lines."""
+
+    def __init__(
+        self,
+        log: RunLog | None = None,
+        checkpoint: Checkpointer | None = None,
+        log_every: int = 10,
+        eval_chunk: int = DEFAULT_EVAL_CHUNK,
+        progress: bool | None = None,
+    ):
+        self.log = log if log is not None else RunLog()
+        self.checkpoint = checkpoint if checkpoint is not None else Checkpointer(None)
+        self.log_every = log_every
+        self.eval_chunk = eval_chunk
+        # A bar on a terminal only, so that a batch job's log holds lines, not bar redraws.
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self._pending: list[tuple[str, dict[str, float]]] = []
+
+    def fit(self, method: ClusteringMethod, data: MultiViewDataset, seed: int, device: torch.device) -> FitResult:
+        seed_everything(seed)
+        order = torch.Generator().manual_seed(seed)
+        ctx = FitContext(seed, device, order, self.eval_chunk, self._record)
+        phases = method.setup(data, ctx)
+        method.phase_units_ = {p.name: p.unit for p in phases if p.unit != "epoch"}
+        position = self._resume(method, order, phases)
+        timing: dict[str, dict[str, float]] = {}
+        with self.checkpoint.stop:
+            offset = 0
+            for index, phase in enumerate(phases):
+                first = position - offset if position > offset else 0
+                if first < phase.epochs:
+                    timing[phase.name] = self._run_phase(method, phase, first, offset, order)
+                offset += phase.epochs
+        method.end_fit()
+        # Training is over: a fresh seed makes any sampling in the final evaluation reproducible.
+        torch.manual_seed(seed)
+        final = method.final_loss()
+        if final is None:
+            final = self._last_terms(phases)
+        if final:
+            self.log.scalars("final_loss", final)
+        self.checkpoint.clear()
+        return FitResult(final, timing)
+
+    def _run_phase(
+        self, method: ClusteringMethod, phase: Phase, first: int, offset: int, order: torch.Generator
+    ) -> dict[str, float]:
+        if first == 0 and phase.start is not None:
+            phase.start()
+        bar = tqdm(
+            total=phase.epochs, initial=first, desc=f"{method.name} {phase.name}", disable=not self.progress,
+            leave=False,
+        )
+        seconds: list[float] = []
+        epoch = first
+        for epoch in range(first, phase.epochs):
+            began = time.perf_counter()
+            scalars = phase.run_epoch(epoch)
+            seconds.append(time.perf_counter() - began)
+            if scalars is None:
+                break
+            self.log.epoch(epoch, scalars, phase=phase.name)
+            for extra_phase, extra in self._pending:
+                self.log.epoch(epoch, extra, phase=extra_phase)
+            self._pending.clear()
+            bar.update()
+            bar.set_postfix(main_terms(scalars))
+            if (epoch + 1) % self.log_every == 0 or epoch == phase.epochs - 1:
+                self._console_line(method.name, phase, epoch, scalars)
+            self.checkpoint.end_of_epoch(
+                offset + epoch, lambda at=offset + epoch: self._state(method, order, at)
+            )
+        bar.close()
+        return phase_timing(seconds)
+
+    def _console_line(self, name: str, phase: Phase, epoch: int, scalars: dict[str, float]) -> None:
+        terms = " ".join(f"{k}={v}" for k, v in main_terms(scalars).items())
+        console.info("%s %s %s %d/%d: %s", name, phase.name, phase.unit, epoch + 1, phase.epochs, terms)
+
+    def _record(self, phase: str, epoch: int, scalars: dict[str, float]) -> None:
+        """Extra rows of an epoch are written after its own row."""
+        self._pending.append((phase, scalars))
+
+    def _last_terms(self, phases: list[Phase]) -> dict[str, float] | None:
+        """Without a final evaluation of its own, a method's final loss is its last epoch's mean."""
+        names = {p.name for p in phases}
+        rows = [r for r in self.log.rows if r["phase"] in names]
+        if not rows or "total" not in rows[-1]:
+            return None
+        return {k: float(v) for k, v in rows[-1].items() if k not in ("phase", "epoch")}
+
+    def _state(self, method: ClusteringMethod, order: torch.Generator, position: int) -> dict[str, Any]:
+        return {
+            "format": 2,
+            "position": position,
+            "method": method.state_dict(),
+            "batch_order": order.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "history": list(self.log.rows),
+        }
+
+    def _resume(self, method: ClusteringMethod, order: torch.Generator, phases: list[Phase]) -> int:
+        """The first overall epoch to run: 0 for a fresh start, else one past the checkpoint's."""
+        saved = self.checkpoint.load()
+        if saved is None:
+            return 0
+        if not isinstance(saved, dict) or saved.get("format") != 2:
+            raise UserError(
+                f"{CHECKPOINT_FILE} in the run folder was written by an older mmc_bench and cannot be resumed; "
+                "delete it (the run then starts over) or run with resume=false"
+            )
+        method.load_state_dict(saved["method"])
+        order.set_state(saved["batch_order"])
+        torch.set_rng_state(saved["torch_rng"])
+        self.log.restore(saved["history"])
+        return saved["position"] + 1
+
+
+def main_terms(scalars: dict[str, float], limit: int = 4) -> dict[str, str]:
+    """The progress bar's and console line's terms: 'total' first, then the first others."""
+    names = sorted(scalars, key=lambda k: k != "total")[:limit]
+    return {k: f"{scalars[k]:.4g}" for k in names}
+
+
+def phase_timing(seconds: list[float]) -> dict[str, float]:
+    """Median seconds per epoch after the first (which pays the set-up), and the epoch count."""
+    steady = seconds[1:] or seconds
+    return {
+        "epochs": len(seconds),
+        "s_per_epoch": round(statistics.median(steady), 6) if steady else 0.0,
+        "first_epoch_s": round(seconds[0], 6) if seconds else 0.0,
+        "compile_s": 0.0,
+    }
