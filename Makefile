@@ -9,7 +9,7 @@ PROFILE ?=
 THREADS ?= 0
 RUNS ?= outputs/benchmark
 
-.PHONY: install run test sweep tables benchmark report bench scaling lint
+.PHONY: install run test test-fast sweep tables benchmark report bench scaling lint
 
 install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install -q "$(TORCH_SPEC)"
@@ -21,6 +21,10 @@ run: install
 
 test: install
 	$(PYTHON) -m pytest -q
+
+# Without the subprocess and long tests (marked slow): a quick check while editing.
+test-fast: install
+	$(PYTHON) -m pytest -q -m "not slow"
 
 sweep: install
 	$(PYTHON) -m mmc_bench -m seed=$(SEEDS) sweep_name=$(SWEEP)

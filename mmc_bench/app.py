@@ -186,10 +186,17 @@ def save_hydra_files(cfg: DictConfig, run_dir: Path) -> None:
 
 
 def _describe(names: list[str]) -> None:
-    from mmc_bench.describe import describe_method
+    from mmc_bench.describe import describe_method, write_method_pages
 
+    if len(names) == 2 and names[0] == "--markdown":
+        for page in write_method_pages(Path(names[1]), Path(CONFIG_DIR)):
+            print(page)
+        sys.exit(0)
     if len(names) != 1:
-        print("usage: python -m mmc_bench describe METHOD (e.g. describe eamc)", file=sys.stderr)
+        print(
+            "usage: python -m mmc_bench describe METHOD (e.g. describe eamc), or describe --markdown DIR",
+            file=sys.stderr,
+        )
         sys.exit(2)
     try:
         print(describe_method(names[0], Path(CONFIG_DIR)))

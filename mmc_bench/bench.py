@@ -21,7 +21,6 @@ from typing import Any
 
 import pandas as pd
 import torch
-import yaml
 from torch.utils._python_dispatch import TorchDispatchMode
 
 DEFAULT_CASES = (
@@ -109,7 +108,7 @@ def _phase_medians(marks: list[tuple[str, float]]) -> dict[str, tuple[float, int
 def run_case(overrides: list[str], count_flops: bool) -> dict[str, Any]:
     """One fit in this process; returns per-phase seconds (or FLOPs) per epoch."""
     from mmc_bench.app import compose_run_config
-    from mmc_bench.methods.base import FitContext
+    from mmc_bench.engine import Trainer
     from mmc_bench.nn import kmeans
     from mmc_bench.runner import build_method, prepare_dataset, resolve_device, seed_everything
     from mmc_bench.tracking import RunLog
@@ -120,7 +119,7 @@ def run_case(overrides: list[str], count_flops: bool) -> dict[str, Any]:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
     data = prepare_dataset(cfg).train_part()
-    method = build_method(cfg.method)
+    method = build_method(cfg.method, cfg.seed, cfg.device)
 
     class MarkedLog(RunLog):
         def __init__(self, read):
@@ -140,16 +139,16 @@ def run_case(overrides: list[str], count_flops: bool) -> dict[str, Any]:
             log = MarkedLog(lambda: float(counter.get_total_flops()))
             epoch_calls = EpochCalls(recorder)
             log.epoch = epoch_calls.wrap(log.epoch)
-            method.fit(data, FitContext(cfg.seed, device, log))
+            method.fit_dataset(data, Trainer(log, progress=False))
         floors = {phase: matmul_floor(calls, device) for phase, calls in epoch_calls.last.items()}
     else:
         sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
         log = MarkedLog(lambda: (sync(), time.perf_counter())[1])
         start = time.perf_counter()
-        method.fit(data, FitContext(cfg.seed, device, log))
+        method.fit_dataset(data, Trainer(log, progress=False))
         total = time.perf_counter() - start
         start = time.perf_counter()
-        method.predict(data)
+        method.predict_dataset(data)
         sync()
         predict_s = time.perf_counter() - start
     out = {"phases": _phase_medians(log.marks), "n_train": data.n_samples, "device": str(device)}
@@ -185,7 +184,7 @@ def bench(case: str, extra: list[str], peak: float) -> list[dict[str, Any]]:
 
     overrides = shlex.split(case) + extra + ["plots=none"]
     method = compose_run_config(*overrides).method.name
-    # Short schedules (profile 'bench' of mmc_bench/resources/benchmark.yaml): enough epochs per phase for a median.
+    # Short schedules (the method class's 'bench' schedule): enough epochs per phase for a median.
     overrides += _profile("bench", method)
     timed, flops = (_subprocess(overrides, count) for count in (False, True))
     rows = []
@@ -221,9 +220,9 @@ def _run_columns(timed: dict[str, Any]) -> dict[str, Any]:
 
 
 def _profile(name: str, method: str) -> list[str]:
-    from mmc_bench.benchmark import PLAN
+    from mmc_bench.benchmark import method_schedule
 
-    return yaml.safe_load(PLAN.read_text())["profiles"][name].get(method, [])
+    return method_schedule(method, name)
 
 
 def scaling(
@@ -311,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         table = pd.DataFrame(scaling(args.methods, sizes, args.view_dims, args.clusters, args.set))
         header = (
             f"Device {device}, torch threads {torch.get_num_threads()}; synthetic data, views "
-            f"{args.view_dims}, K={args.clusters}; schedules: profile 'scaling' of mmc_bench/resources/benchmark.yaml.\n\n"
+            f"{args.view_dims}, K={args.clusters}; schedules: each method class's 'scaling' schedule.\n\n"
         )
         return _write(table, header, args.out / "scaling")
     peak = matmul_peak(device)

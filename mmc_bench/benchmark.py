@@ -13,14 +13,27 @@ import yaml
 PLAN = Path(__file__).resolve().parent / "resources" / "benchmark.yaml"
 
 
+PROFILES = ("quick", "bench", "scaling")
+
+
+def method_schedule(method: str, profile: str) -> list[str]:
+    """The overrides of a short schedule, declared next to the method (its class's ``schedules``)."""
+    from hydra.utils import get_class
+
+    from mmc_bench.app import compose_run_config
+
+    target = compose_run_config(f"method={method}").method._target_
+    return list(get_class(target).schedules.get(profile, []))
+
+
 def sweep_commands(
     plan: dict, profile: str | None, out: Path, threads: int, methods: set[str]
 ) -> list[list[str]]:
     """One `python -m mmc_bench -m ...` command per sweep of the plan (with the profile's extra overrides)."""
-    profiles = plan.get("profiles", {})
-    if profile is not None and profile not in profiles:
-        raise SystemExit(f"error: profile '{profile}' is not in {PLAN}; choose from {', '.join(profiles)}")
-    extra = profiles.get(profile, {}) if profile else {}
+    if profile is not None and profile not in PROFILES:
+        raise SystemExit(
+            f"error: profile '{profile}' is not a schedule profile; choose from {', '.join(PROFILES)}"
+        )
     commands = []
     for sweep in plan["sweeps"]:
         if methods and sweep["method"] not in methods:
@@ -34,7 +47,7 @@ def sweep_commands(
                 "-m",
                 f"method={sweep['method']}",
                 *sweep["args"],
-                *extra.get(sweep["method"], []),
+                *(method_schedule(sweep["method"], profile) if profile else []),
                 f"seed={seeds}",
                 f"threads={threads}",
                 f"hydra.sweep.dir={out}",
@@ -48,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Run every sweep of mmc_bench/resources/benchmark.yaml (finished runs are skipped)."
     )
     parser.add_argument(
-        "--profile", default=None, help="a profile of mmc_bench/resources/benchmark.yaml, e.g. quick"
+        "--profile", default=None, help="a short schedule of every method (its class's schedules), e.g. quick"
     )
     parser.add_argument("--out", type=Path, default=None, help="default outputs/benchmark[_PROFILE]")
     parser.add_argument(

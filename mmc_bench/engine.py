@@ -116,7 +116,9 @@ class Trainer:
         self.progress = sys.stderr.isatty() if progress is None else progress
         self._pending: list[tuple[str, dict[str, float]]] = []
 
-    def fit(self, method: ClusteringMethod, data: MultiViewDataset, seed: int, device: torch.device) -> FitResult:
+    def fit(
+        self, method: ClusteringMethod, data: MultiViewDataset, seed: int, device: torch.device
+    ) -> FitResult:
         seed_everything(seed)
         order = torch.Generator().manual_seed(seed)
         ctx = FitContext(seed, device, order, self.eval_chunk, self._record)
@@ -126,7 +128,7 @@ class Trainer:
         timing: dict[str, dict[str, float]] = {}
         with self.checkpoint.stop:
             offset = 0
-            for index, phase in enumerate(phases):
+            for phase in phases:
                 first = position - offset if position > offset else 0
                 if first < phase.epochs:
                     timing[phase.name] = self._run_phase(method, phase, first, offset, order)
@@ -148,7 +150,10 @@ class Trainer:
         if first == 0 and phase.start is not None:
             phase.start()
         bar = tqdm(
-            total=phase.epochs, initial=first, desc=f"{method.name} {phase.name}", disable=not self.progress,
+            total=phase.epochs,
+            initial=first,
+            desc=f"{method.name} {phase.name}",
+            disable=not self.progress,
             leave=False,
         )
         seconds: list[float] = []

@@ -25,9 +25,9 @@ from mmc_bench.data.build import apply_split, load_dataset
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.data.preprocess import preprocess_views
 from mmc_bench.data.settings import apply_setting
+from mmc_bench.engine import Trainer, resolve_device, seed_everything
 from mmc_bench.errors import TrainingDiverged, UserError
 from mmc_bench.identity import run_identity
-from mmc_bench.engine import Trainer, resolve_device, seed_everything
 from mmc_bench.methods.base import ClusteringMethod, Prediction, keeps_embedding
 from mmc_bench.metrics import evaluate
 from mmc_bench.storage import write_atomic, write_json_atomic, write_text_atomic

@@ -160,6 +160,7 @@ def test_latex_names_are_escaped_and_numbers_right_aligned(tmp_path):
     assert "runs" in (tmp_path / "r/table.tex").read_text()
 
 
+@pytest.mark.slow
 def test_a_generated_table_compiles_with_latex(tmp_path):
     import shutil
     import subprocess

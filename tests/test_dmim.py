@@ -4,14 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from mmc_bench.checkpoint import Checkpointer, Interrupted, StopRequest
 from mmc_bench.config import DatasetConfig
 from mmc_bench.data.build import load_dataset
-from mmc_bench.methods.base import FitContext
+from mmc_bench.engine import Trainer
 from mmc_bench.methods.dmim import DMIM, DMIMConfig, DMIMNetwork, dmim_loss
 from mmc_bench.nn.information import iic_loss, sinkhorn_labels
 from mmc_bench.tracking import RunLog
-from tests.test_resume import StopAtEpoch
 
 
 def test_iic_hand_computed_joint():
@@ -95,20 +93,20 @@ def test_three_view_run_uses_every_pair_and_clusters():
     data = synthetic()
     log = RunLog()
     method = DMIM(DMIMConfig(**FAST))
-    loss = method.fit(data, FitContext(0, torch.device("cpu"), log))
+    loss = method.fit_dataset(data, Trainer(log)).final_loss
     history = log.history()
     assert math.isfinite(loss)
     # three views: three pairs, each pair's -MI bounded by -log K for the cluster head
     assert history["mi_cluster"].iloc[-1] < history["mi_cluster"].iloc[0]
     assert history["mi_cluster"].iloc[-1] >= -3 * math.log(3) - 1e-6
-    prediction = method.predict(data)
+    prediction = method.predict_dataset(data)
     assert prediction.soft.shape == (150, 3) and prediction.embedding.shape == (150, 8)
 
 
 def test_views_with_fewer_dims_than_input_dim_are_padded():
     data = synthetic(n_views=2, dims=(20, 5))
     method = DMIM(DMIMConfig(input_dim=10, epochs=2))
-    method.fit(data, FitContext(0, torch.device("cpu"), RunLog()))
+    method.fit_dataset(data, Trainer(RunLog()))
     views = method._project(data)
     assert [v.shape[1] for v in views] == [10, 10]
     assert torch.all(views[1][:, 5:] == 0)
@@ -117,14 +115,16 @@ def test_views_with_fewer_dims_than_input_dim_are_padded():
 def test_minibatch_mode_runs():
     method = DMIM(DMIMConfig(**{**FAST, "epochs": 3, "batch_size": 50}))
     log = RunLog()
-    method.fit(synthetic(), FitContext(0, torch.device("cpu"), log))
+    method.fit_dataset(synthetic(), Trainer(log))
     assert len(log.history()) == 3
 
 
 def test_full_batch_above_the_limit_becomes_mini_batches_of_the_limit():
     def final_loss(**cfg):
-        return DMIM(DMIMConfig(**{**FAST, "epochs": 3, **cfg})).fit(
-            synthetic(), FitContext(0, torch.device("cpu"), RunLog())
+        return (
+            DMIM(DMIMConfig(**{**FAST, "epochs": 3, **cfg}))
+            .fit_dataset(synthetic(), Trainer(RunLog()))
+            .final_loss
         )
 
     assert final_loss(full_batch_limit=50) == final_loss(batch_size=50)
@@ -144,25 +144,9 @@ def test_pseudo_labels_full_data_every_few_steps_or_per_batch(monkeypatch, mini_
         DMIM, "_batch_labels", lambda self, out: step_labels.append(labels(self, out)) or step_labels[-1]
     )
     cfg = {**FAST, "epochs": 6, "sinkhorn_every": 2, **({"batch_size": 50} if mini_batch else {})}
-    DMIM(DMIMConfig(**cfg)).fit(synthetic(), FitContext(0, torch.device("cpu"), RunLog()))
+    DMIM(DMIMConfig(**cfg)).fit_dataset(synthetic(), Trainer(RunLog()))
     if mini_batch:
         assert refreshes == [] and len(step_labels) == 6 * 3 + 3  # 18 steps, then 3 evaluation batches
         assert all(np.bincount(y.numpy(), minlength=3).min() >= 10 for y in step_labels)
     else:
         assert refreshes == [150] * 3 and step_labels == []
-
-
-def test_resume_equals_uninterrupted(tmp_path):
-    data = synthetic(n_views=2)
-    reference = DMIM(DMIMConfig(**{**FAST, "epochs": 12}))
-    ref_loss = reference.fit(data, FitContext(0, torch.device("cpu"), RunLog()))
-    stop = StopRequest()
-    with pytest.raises(Interrupted):
-        DMIM(DMIMConfig(**{**FAST, "epochs": 12})).fit(
-            data,
-            FitContext(0, torch.device("cpu"), StopAtEpoch(stop, 6), Checkpointer(tmp_path, 5, False, stop)),
-        )
-    resumed = DMIM(DMIMConfig(**{**FAST, "epochs": 12}))
-    loss = resumed.fit(data, FitContext(0, torch.device("cpu"), RunLog(), Checkpointer(tmp_path, 5, True)))
-    assert loss == ref_loss
-    np.testing.assert_array_equal(resumed.predict(data).soft, reference.predict(data).soft)

@@ -1,10 +1,15 @@
 """--help, describe METHOD, and method-specific keys in a sweep over several methods."""
 
 import json
+from pathlib import Path
 
-from tests.conftest import run_app, run_cli
+import pytest
+
+from mmc_bench.app import CONFIG_DIR
+from tests.conftest import ROOT, run_app, run_cli
 
 
+@pytest.mark.slow
 def test_help_lists_methods_with_a_line_and_run_keys_with_their_meaning(tmp_path):
     result = run_cli("--help", cwd=tmp_path)
     assert result.returncode == 0 and "Traceback" not in result.stderr
@@ -28,6 +33,7 @@ def test_describe_lists_a_methods_keys_with_defaults_ranges_and_yaml_values(tmp_
     assert code == 2 and "no method 'nope'" in err and "eamc_small" in err
 
 
+@pytest.mark.slow
 def test_a_sweep_over_two_methods_sets_a_key_of_one_of_them(tmp_path):
     result = run_cli(
         "-m", "method=kmeans,eamc", "dataset=synthetic", "+for_method.eamc.epochs=2",
@@ -52,3 +58,15 @@ def test_a_scoped_key_the_method_lacks_is_refused(tmp_path, monkeypatch, capsys)
         capsys=capsys,
     )
     assert code == 2 and "for_method.kmeans.lr: lr is not a key of method 'kmeans'" in err
+
+
+def test_method_pages_in_docs_are_generated_from_the_current_code():
+    from mmc_bench.describe import method_page
+
+    folder = ROOT / "docs" / "methods"
+    names = sorted(p.stem for p in (Path(CONFIG_DIR) / "method").glob("*.yaml"))
+    assert sorted(p.stem for p in folder.glob("*.md")) == names
+    for name in names:
+        assert (folder / f"{name}.md").read_text() == method_page(name, Path(CONFIG_DIR)), (
+            f"docs/methods/{name}.md is stale: run python -m mmc_bench describe --markdown docs/methods"
+        )

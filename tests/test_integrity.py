@@ -34,6 +34,7 @@ def three_blobs(path, shift=3.0, nan=False):
 # --- run identity ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_files_of_one_name_get_their_own_folders_and_their_own_metrics(tmp_path):
     three_blobs(tmp_path / "A/data.npz")
     three_blobs(tmp_path / "B/data.npz", nan=True)
@@ -163,6 +164,7 @@ def test_the_lock_is_released_with_its_process(tmp_path, folder_held_elsewhere):
         assert "pid" in (tmp_path / "r/.lock").read_text()
 
 
+@pytest.mark.slow
 def test_two_cli_runs_started_apart_into_one_folder_keep_the_first_result(tmp_path):
     args = [
         "method=eamc",
@@ -314,7 +316,7 @@ def test_a_collapsed_clustering_is_reported_without_labels(tmp_path, monkeypatch
     from mmc_bench.methods.baselines import KMeansConcat
     from mmc_bench.runner import run_experiment
 
-    monkeypatch.setattr(KMeansConcat, "predict", lambda self, data: Prediction(np.zeros(data.n_samples, int)))
+    monkeypatch.setattr(KMeansConcat, "predict_dataset", lambda self, data: Prediction(np.zeros(data.n_samples, int)))
     record = run_experiment(compose_config("method=kmeans", "dataset=synthetic", "plots=none"), tmp_path)
     usage = record["label_free"]
     assert (

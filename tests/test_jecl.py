@@ -4,17 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from mmc_bench.checkpoint import Checkpointer, Interrupted, StopRequest
 from mmc_bench.config import DatasetConfig
 from mmc_bench.data.build import load_dataset
 from mmc_bench.data.settings import apply_setting
+from mmc_bench.engine import Trainer
 from mmc_bench.errors import UserError
-from mmc_bench.methods.base import FitContext
-from mmc_bench.methods.jecl import DEC, JECL, DECConfig, JECLConfig
+from mmc_bench.methods.dec import DEC, DECConfig
+from mmc_bench.methods.jecl import JECL, JECLConfig
 from mmc_bench.metrics import clustering_accuracy
 from mmc_bench.nn.dec import jensen_shannon_rows, student_t_assignment, target_distribution
 from mmc_bench.tracking import RunLog
-from tests.test_cmmc import StopInPhase
 
 
 def test_student_t_assignment_hand_computed():
@@ -71,10 +70,10 @@ FAST = dict(
 
 def fit(method_cls, config_cls, data, log=None, checkpoint=None, **overrides):
     method = method_cls(config_cls(**{**FAST, **overrides}))
-    ctx = FitContext(0, torch.device("cpu"), log or RunLog())
+    ctx = Trainer(log or RunLog())
     if checkpoint is not None:
         ctx.checkpoint = checkpoint
-    return method, method.fit(data, ctx)
+    return method, method.fit_dataset(data, ctx).final_loss
 
 
 def test_initial_alignment_recovers_a_known_permutation_of_centroids():
@@ -97,7 +96,7 @@ def test_jecl_clusters_and_its_views_agree():
     history = log.history()
     assert set(history.phase) == {"pretrain", "cluster"}
     assert {"cluster", "align", "balance"} <= set(history.columns)
-    prediction = method.predict(data)
+    prediction = method.predict_dataset(data)
     assert clustering_accuracy(data.labels, prediction.labels) > 0.9
     inputs, _ = method._inputs(data)
     q0, q1 = method._assignments(inputs)
@@ -128,7 +127,7 @@ def test_missing_views_give_no_nan_and_absent_values_are_never_read():
     absent = ~data.mask[:, 1]
     assert 30 < absent.sum() < 90 and data.mask[:, 0].all()
     method, loss = fit(JECL, JECLConfig, data, RunLog())  # RunLog refuses any non-finite scalar
-    prediction = method.predict(data)
+    prediction = method.predict_dataset(data)
     assert math.isfinite(loss) and np.isfinite(prediction.soft).all()
     # p of a sample without view 1 is lambda_0 f(q_0) alone, not renormalised: its rows sum to 1/2
     np.testing.assert_allclose(prediction.soft[absent].sum(axis=1), 0.5, rtol=1e-5)
@@ -137,7 +136,7 @@ def test_missing_views_give_no_nan_and_absent_values_are_never_read():
     noisy[absent] = np.random.default_rng(0).normal(size=(absent.sum(), noisy.shape[1])) * 100
     other, other_loss = fit(JECL, JECLConfig, data.with_views([data.views[0], noisy]), RunLog())
     assert other_loss == loss
-    np.testing.assert_array_equal(other.predict(data).labels, prediction.labels)
+    np.testing.assert_array_equal(other.predict_dataset(data).labels, prediction.labels)
 
 
 def test_dec_on_concatenated_views_clusters():
@@ -145,7 +144,7 @@ def test_dec_on_concatenated_views_clusters():
     method, loss = fit(DEC, DECConfig, data)
     assert math.isfinite(loss) and len(method.autoencoders) == 1
     assert method.autoencoders[0].encoder[0].in_features == 18
-    assert clustering_accuracy(data.labels, method.predict(data).labels) > 0.9
+    assert clustering_accuracy(data.labels, method.predict_dataset(data).labels) > 0.9
 
 
 def test_stops_when_labels_stop_changing_or_at_max_iter():
@@ -155,31 +154,3 @@ def test_stops_when_labels_stop_changing_or_at_max_iter():
     assert method.state["iteration"] % 10 == 0  # it stops at a target refresh
     never, _ = fit(DEC, DECConfig, data, max_iter=45, tol=0.0)
     assert never.state["iteration"] == 45  # 4 full rounds of 10 and a last one of 5
-
-
-@pytest.mark.parametrize("method_cls, config_cls", [(JECL, JECLConfig), (DEC, DECConfig)])
-def test_fit_is_deterministic_on_cpu(method_cls, config_cls):
-    data = dataset(n=80)
-    first, loss_a = fit(method_cls, config_cls, data, pretrain_epochs=3, max_iter=40)
-    second, loss_b = fit(method_cls, config_cls, data, pretrain_epochs=3, max_iter=40)
-    assert loss_a == loss_b
-    np.testing.assert_array_equal(first.predict(data).soft, second.predict(data).soft)
-
-
-def test_resume_in_the_clustering_phase_equals_uninterrupted(tmp_path):
-    data = dataset(n=80)
-    opts = dict(pretrain_epochs=4, max_iter=60, tol=0.0)
-    reference, ref_loss = fit(JECL, JECLConfig, data, **opts)
-    stop = StopRequest()
-    with pytest.raises(Interrupted, match="after epoch 6"):  # cluster round 2 = overall epoch 4 + 2
-        fit(
-            JECL,
-            JECLConfig,
-            data,
-            StopInPhase(stop, "cluster", 2),
-            Checkpointer(tmp_path, 3, False, stop),
-            **opts,
-        )
-    resumed, loss = fit(JECL, JECLConfig, data, RunLog(), Checkpointer(tmp_path, 3, True), **opts)
-    assert loss == ref_loss
-    np.testing.assert_array_equal(resumed.predict(data).soft, reference.predict(data).soft)

@@ -42,6 +42,7 @@ def test_view_left_empty_by_the_setting_is_refused():
         prepare_dataset(cfg)
 
 
+@pytest.mark.slow
 def test_unwritable_output_folder(tmp_path):
     (tmp_path / "a_file").write_text("")
     result = run_cli("method=kmeans", "dataset=synthetic", "hydra.run.dir=a_file/run", cwd=tmp_path)
@@ -155,6 +156,7 @@ def test_disk_full_while_saving_predictions_leaves_no_truncated_file(tmp_path, m
     assert not list((tmp_path / "r").glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_sweep_with_diverging_jobs_finishes_and_counts_exactly(tmp_path):
     result = run_cli(
         "-m",

@@ -142,6 +142,7 @@ def test_benchmark_plan_composes_single_method_sweeps():
     assert all((Path(CONFIG_DIR) / "method" / f"{m}.yaml").is_file() for m in methods)
 
 
+@pytest.mark.slow
 def test_plot_script_writes_the_figures_of_a_tiny_run(tmp_path):
     run_dir = tmp_path / "run"
     result = run_cli(

@@ -7,15 +7,14 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from mmc_bench.checkpoint import Checkpointer, Interrupted, StopRequest
+from mmc_bench.checkpoint import Checkpointer, StopRequest
 from mmc_bench.config import DatasetConfig
 from mmc_bench.data.build import load_dataset
-from mmc_bench.methods.base import FitContext
+from mmc_bench.engine import Trainer
 from mmc_bench.methods.eamc import EAMC, EAMCConfig
 from mmc_bench.tracking import RunLog
 from tests.conftest import ROOT
@@ -41,32 +40,6 @@ def data():
     return load_dataset(cfg, None)
 
 
-@pytest.mark.parametrize("checkpoint", ["final", "lowest_loss"])
-def test_resumed_fit_equals_uninterrupted_fit(tmp_path, checkpoint):
-    dataset = data()
-    reference = EAMC(EAMCConfig(**CFG, checkpoint=checkpoint))
-    reference_log = RunLog()
-    reference_loss = reference.fit(dataset, FitContext(0, torch.device("cpu"), reference_log))
-
-    stop = StopRequest()
-    first = EAMC(EAMCConfig(**CFG, checkpoint=checkpoint))
-    with pytest.raises(Interrupted, match="after epoch 5"):
-        first.fit(
-            dataset,
-            FitContext(0, torch.device("cpu"), StopAtEpoch(stop, 5), Checkpointer(tmp_path, 4, False, stop)),
-        )
-    assert (tmp_path / "checkpoint.pt").is_file()
-
-    resumed = EAMC(EAMCConfig(**CFG, checkpoint=checkpoint))
-    resumed_log = RunLog()
-    loss = resumed.fit(
-        dataset, FitContext(0, torch.device("cpu"), resumed_log, Checkpointer(tmp_path, 4, True))
-    )
-    assert loss == reference_loss
-    np.testing.assert_array_equal(resumed.predict(dataset).soft, reference.predict(dataset).soft)
-    pd.testing.assert_frame_equal(resumed_log.history(), reference_log.history())
-
-
 def test_checkpointer_without_resume_starts_fresh(tmp_path):
     Checkpointer(tmp_path, every=1)._save({"epoch": 3})
     assert Checkpointer(tmp_path, every=1, resume=False).load() is None
@@ -85,6 +58,7 @@ def cli(*args, cwd):
     )
 
 
+@pytest.mark.slow
 def test_sigint_then_resume_gives_the_uninterrupted_metrics(tmp_path):
     args = [
         "method=eamc",
@@ -96,20 +70,20 @@ def test_sigint_then_resume_gives_the_uninterrupted_metrics(tmp_path):
     reference = cli(*args, "hydra.run.dir=ref", cwd=tmp_path)
     run = cli(*args, "hydra.run.dir=run", cwd=tmp_path)
     checkpoint = tmp_path / "run/checkpoint.pt"
-    deadline = time.time() + 120
-    while not checkpoint.exists() and time.time() < deadline and run.poll() is None:
+    # No deadlines: a busy machine makes this slower, never wrong.
+    while not checkpoint.exists() and run.poll() is None:
         time.sleep(0.05)
     assert checkpoint.exists(), run.communicate()
     run.send_signal(signal.SIGINT)
-    out, err = run.communicate(timeout=120)
+    out, err = run.communicate()
     assert run.returncode == 130, err
     record = json.loads((tmp_path / "run/metrics.json").read_text())
     assert record["status"] == "interrupted" and "acc" not in record
     assert "resume=true" in record["error"]
 
     resumed = cli(*args, "hydra.run.dir=run", "resume=true", cwd=tmp_path)
-    assert resumed.wait(timeout=300) == 0, resumed.communicate()
-    assert reference.wait(timeout=300) == 0
+    assert resumed.wait() == 0, resumed.communicate()
+    assert reference.wait() == 0
     done, ref = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("run", "ref"))
     assert done["status"] == "completed"
     for key in ("acc", "nmi", "ari", "final_loss"):
@@ -136,9 +110,7 @@ def test_checkpoint_of_an_older_format_is_refused_with_a_sentence(tmp_path):
 
     torch.save({"epoch": 3, "net": {}}, tmp_path / "checkpoint.pt")
     with pytest.raises(UserError, match="older mmc_bench.*delete it"):
-        EAMC(EAMCConfig(**CFG)).fit(
-            data(), FitContext(0, torch.device("cpu"), RunLog(), Checkpointer(tmp_path, 4, True))
-        )
+        EAMC(EAMCConfig(**CFG)).fit_dataset(data(), Trainer(RunLog(), Checkpointer(tmp_path, 4, True)))
 
 
 class Killed(BaseException):
@@ -160,16 +132,14 @@ def test_resume_after_a_kill_continues_from_the_last_periodic_checkpoint(tmp_pat
     dataset = data()
     reference = EAMC(EAMCConfig(**CFG))
     reference_log = RunLog()
-    reference_loss = reference.fit(dataset, FitContext(0, torch.device("cpu"), reference_log))
+    reference_loss = reference.fit_dataset(dataset, Trainer(reference_log)).final_loss
     with pytest.raises(Killed):
-        EAMC(EAMCConfig(**CFG)).fit(
-            dataset, FitContext(0, torch.device("cpu"), KillAtEpoch(6), Checkpointer(tmp_path, 4, False))
+        EAMC(EAMCConfig(**CFG)).fit_dataset(
+            dataset, Trainer(KillAtEpoch(6), Checkpointer(tmp_path, 4, False))
         )
-    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["epoch"] == 3  # epochs 4-6 are lost
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["position"] == 3  # epochs 4-6 are lost
     resumed_log = RunLog()
     resumed = EAMC(EAMCConfig(**CFG))
-    loss = resumed.fit(
-        dataset, FitContext(0, torch.device("cpu"), resumed_log, Checkpointer(tmp_path, 4, True))
-    )
+    loss = resumed.fit_dataset(dataset, Trainer(resumed_log, Checkpointer(tmp_path, 4, True))).final_loss
     assert loss == reference_loss
     pd.testing.assert_frame_equal(resumed_log.history(), reference_log.history())

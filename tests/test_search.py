@@ -32,6 +32,7 @@ def test_every_search_maximises_a_label_free_objective(name):
     assert cfg.objective.value == "silhouette" and cfg.method.name == name
 
 
+@pytest.mark.slow
 def test_search_resumes_after_ctrl_c_and_keeps_its_trials(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     first = subprocess.Popen(

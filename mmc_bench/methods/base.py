@@ -29,6 +29,12 @@ EMBEDDING_MAX_VALUES = 50_000_000
 REGISTRY: dict[str, type[ClusteringMethod]] = {}
 
 
+def schedules(**profiles: str) -> dict[str, list[str]]:
+    """A method's short schedules, each a space-separated list of overrides: profile ``test`` for the
+    contract tests, ``quick`` for ``make benchmark PROFILE=quick``, ``bench`` and ``scaling`` for timings."""
+    return {name: text.split() for name, text in profiles.items()}
+
+
 def keeps_embedding(n_samples: int, dim: int) -> bool:
     return n_samples * dim <= EMBEDDING_MAX_VALUES
 
@@ -72,13 +78,16 @@ class ClusteringMethod:
 
     def __init__(
         self,
-        config: MethodConfig | None = None,
+        config: MethodConfig | dict[str, Any] | None = None,
         *,
         n_clusters: int | None = None,
         random_state: int = 0,
         device: str = "auto",
         **params: Any,
     ):
+        if isinstance(config, dict):  # a method YAML without a schema (a method outside the package)
+            params = {**{k: v for k, v in config.items() if k != "_target_"}, **params}
+            config = None
         if config is None:
             config = self._config_from(params)
         elif params:
@@ -95,7 +104,7 @@ class ClusteringMethod:
 
     @classmethod
     def _config_from(cls, params: dict[str, Any]) -> MethodConfig:
-        known = {f.name for f in dataclasses.fields(cls.config_class) if not f.name.startswith("_")}
+        known = {f.name for f in dataclasses.fields(cls.config_class) if f.name not in ("_target_", "name")}
         unknown = sorted(set(params) - known - {"name"})
         if unknown:
             raise TypeError(
@@ -217,14 +226,23 @@ class ClusteringMethod:
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         params = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)}
         params = {k: v for k, v in params.items() if not k.startswith("_") and k != "name"}
-        return {**params, "n_clusters": self.n_clusters, "random_state": self.random_state, "device": self.device_name}
+        return {
+            **params,
+            "n_clusters": self.n_clusters,
+            "random_state": self.random_state,
+            "device": self.device_name,
+        }
 
     def set_params(self, **params: Any) -> ClusteringMethod:
         for key in ("n_clusters", "random_state", "device"):
             if key in params:
                 setattr(self, "device_name" if key == "device" else key, params.pop(key))
         if params:
-            current = {k: v for k, v in self.get_params().items() if k not in ("n_clusters", "random_state", "device")}
+            current = {
+                k: v
+                for k, v in self.get_params().items()
+                if k not in ("n_clusters", "random_state", "device")
+            }
             self.config = self._config_from({**current, **params})
         return self
 

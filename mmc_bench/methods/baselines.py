@@ -12,7 +12,7 @@ from mmc_bench.config import MethodConfig, Setting, Split, count, positive
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.engine import FitContext, Phase
 from mmc_bench.errors import UserError
-from mmc_bench.methods.base import ClusteringMethod, Prediction
+from mmc_bench.methods.base import ClusteringMethod, Prediction, schedules
 from mmc_bench.nn.kmeans import fit_kmeans
 
 
@@ -54,8 +54,6 @@ class SpectralConfig(MethodConfig):
     n_neighbors: int = positive(10)
     # k-means restarts (the lowest inertia is kept).
     n_init: int = positive(10)
-
-
 
 
 def concatenate_imputed(data: MultiViewDataset, view_means: list[np.ndarray]) -> np.ndarray:
@@ -165,6 +163,7 @@ class KMeansMixed(LibraryBaseline):
     supported_settings = frozenset({Setting.mixed})
     # Scored on held-out samples, as DM2C is, so that the two share every split.
     default_split = Split.stratified
+    schedules = schedules(test="dataset.preprocess=[pca:5]")
     config: KMeansMixedConfig
 
     def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:

@@ -22,15 +22,23 @@ from torch import nn
 
 from mmc_bench.config import MethodConfig, count, positive
 from mmc_bench.data.dataset import MultiViewDataset
-from mmc_bench.errors import UserError
 from mmc_bench.engine import FitContext, Phase
-from mmc_bench.methods.base import ClusteringMethod, Prediction, keeps_embedding
+from mmc_bench.errors import UserError
+from mmc_bench.methods.base import ClusteringMethod, Prediction, keeps_embedding, schedules
 from mmc_bench.nn.blocks import Autoencoder, mlp
 from mmc_bench.nn.contrastive import negative_entropy, nt_xent
 from mmc_bench.nn.kmeans import fit_kmeans
 from mmc_bench.nn.losses import WeightedLoss
 from mmc_bench.nn.matching import align_to
-from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, optimizer_step, rows_in_chunks, sequential_batches
+from mmc_bench.nn.training import (
+    EpochMeans,
+    adam,
+    epoch_batches,
+    optimizer_step,
+    rows_in_chunks,
+    sequential_batches,
+)
+
 
 class HeadDepth(str, Enum):
     linear = "linear"  # the reference code: Linear(latent, 128) and Linear(latent, K)
@@ -171,28 +179,12 @@ class CMMC(ClusteringMethod):
 
     config_class = CMMCConfig
     config: CMMCConfig
-    schedules = {
-        "test": [
-            "method.encoder_layers=[16,8]",
-            "method.pretrain_epochs=2",
-            "method.contrastive_epochs=2",
-            "method.finetune_epochs=2",
-            "method.kmeans_n_init=2",
-        ],
-        "quick": ["method.pretrain_epochs=20", "method.contrastive_epochs=5", "method.finetune_epochs=10"],
-        "bench": [
-            "method.pretrain_epochs=4",
-            "method.contrastive_epochs=4",
-            "method.finetune_epochs=4",
-            "method.kmeans_n_init=3",
-        ],
-        "scaling": [
-            "method.pretrain_epochs=2",
-            "method.contrastive_epochs=2",
-            "method.finetune_epochs=2",
-            "method.kmeans_n_init=1",
-        ],
-    }
+    schedules = schedules(
+        test="method.encoder_layers=[16,8] method.pretrain_epochs=2 method.contrastive_epochs=2 method.finetune_epochs=2 method.kmeans_n_init=2",
+        quick="method.pretrain_epochs=20 method.contrastive_epochs=5 method.finetune_epochs=10",
+        bench="method.pretrain_epochs=4 method.contrastive_epochs=4 method.finetune_epochs=4 method.kmeans_n_init=3",
+        scaling="method.pretrain_epochs=2 method.contrastive_epochs=2 method.finetune_epochs=2 method.kmeans_n_init=1",
+    )
     checkpointed = ("net", "optimizer", "pseudo_labels")
 
     def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
@@ -209,7 +201,9 @@ class CMMC(ClusteringMethod):
         self.pseudo_labels: list[np.ndarray] | None = None
         return [
             Phase("pretrain", cfg.pretrain_epochs, lambda e: self._minibatch_epoch(pretrain_loss())),
-            Phase("contrastive", cfg.contrastive_epochs, lambda e: self._minibatch_epoch(contrastive_loss(cfg))),
+            Phase(
+                "contrastive", cfg.contrastive_epochs, lambda e: self._minibatch_epoch(contrastive_loss(cfg))
+            ),
             Phase("finetune", cfg.finetune_epochs, self._finetune_epoch, start=self._make_pseudo_labels),
         ]
 
@@ -296,7 +290,9 @@ class CMMC(ClusteringMethod):
     def _view_features(self, view: int, x: torch.Tensor) -> np.ndarray:
         self.net.eval()
         features = rows_in_chunks(
-            len(x), self.eval_chunk, lambda i: self.net.view_forward(view, x[i.to(self.device)], decode=False)["h"]
+            len(x),
+            self.eval_chunk,
+            lambda i: self.net.view_forward(view, x[i.to(self.device)], decode=False)["h"],
         )
         return features.cpu().numpy()
 

@@ -20,12 +20,14 @@ from torch import nn
 
 from mmc_bench.config import MethodConfig, Setting, Split, count, positive
 from mmc_bench.data.dataset import MultiViewDataset
-from mmc_bench.errors import UserError
 from mmc_bench.engine import FitContext, Phase
-from mmc_bench.methods.base import ClusteringMethod, Prediction
+from mmc_bench.errors import UserError
+from mmc_bench.methods.base import ClusteringMethod, Prediction, schedules
+from mmc_bench.nn.blocks import mlp
 from mmc_bench.nn.kmeans import fit_kmeans
 from mmc_bench.nn.losses import WeightedLoss
 from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, optimizer_step, rmsprop, sequential_batches
+
 
 @dataclass
 class DM2CConfig(MethodConfig):
@@ -85,37 +87,17 @@ class DM2CConfig(MethodConfig):
     kmeans_tol: float = count(5e-5)
 
 
-def _encoder(in_dim: int, layers: list[int], bn_first: bool) -> nn.Sequential:
-    """Linear -> LeakyReLU(0.2) -> BN on every layer but the last, which is linear."""
-    modules: list[nn.Module] = []
-    for i, width in enumerate(layers):
-        modules.append(nn.Linear(in_dim, width))
-        if i < len(layers) - 1:
-            pair = [nn.BatchNorm1d(width), nn.LeakyReLU(0.2)]
-            modules += pair if bn_first else pair[::-1]
-        in_dim = width
-    return nn.Sequential(*modules)
-
-
-def _decoder(latent: int, layers: list[int], out_dim: int) -> nn.Sequential:
-    """Mirrored widths; every layer, the output included, ends in LeakyReLU(0.2), and every layer but the
-    output has BN before it (Linear -> BN -> LeakyReLU; the output Linear -> LeakyReLU)."""
-    widths = [*reversed(layers[:-1]), out_dim]
-    modules: list[nn.Module] = []
-    for i, width in enumerate(widths):
-        modules.append(nn.Linear(latent, width))
-        if i < len(widths) - 1:
-            modules.append(nn.BatchNorm1d(width))
-        modules.append(nn.LeakyReLU(0.2))
-        latent = width
-    return nn.Sequential(*modules)
-
-
 class DeepAE(nn.Module):
+    """The code's autoencoder: Linear -> LeakyReLU(0.2) -> BN per encoder layer (BN first with bn_first), a
+    linear code; the decoder mirrors the widths with Linear -> BN -> LeakyReLU, its output Linear -> LeakyReLU."""
+
     def __init__(self, in_dim: int, layers: list[int], bn_first: bool = False):
         super().__init__()
-        self.encoder = _encoder(in_dim, layers, bn_first)
-        self.decoder = _decoder(layers[-1], layers, in_dim)
+        self.encoder = mlp(
+            in_dim, layers, "leaky_relu", True, last_activation=False, norm_after_activation=not bn_first
+        )
+        widths = [*reversed(layers[:-1]), in_dim]
+        self.decoder = mlp(layers[-1], widths, "leaky_relu", True, last_batch_norm=False)
 
 
 class Generator(DeepAE):
@@ -243,18 +225,12 @@ class DM2C(ClusteringMethod):
     # Mixed-modal clustering is evaluated on held-out samples (the paper's protocol).
     default_split = Split.stratified
 
-    schedules = {
-        "test": [
-            "method.autoencoder_layers=[16,8]",
-            "method.generator_layers=[8]",
-            "method.pretrain_epochs=2",
-            "method.epochs=2",
-            "method.kmeans_n_init=2",
-        ],
-        "quick": ["method.pretrain_epochs=20", "method.epochs=30"],
-        "bench": ["method.pretrain_epochs=4", "method.epochs=6", "method.kmeans_n_init=3"],
-        "scaling": ["setting=mixed", "method.pretrain_epochs=2", "method.epochs=2", "method.kmeans_n_init=1"],
-    }
+    schedules = schedules(
+        test="method.autoencoder_layers=[16,8] method.generator_layers=[8] method.pretrain_epochs=2 method.epochs=2 method.kmeans_n_init=2",
+        quick="method.pretrain_epochs=20 method.epochs=30",
+        bench="method.pretrain_epochs=4 method.epochs=6 method.kmeans_n_init=3",
+        scaling="setting=mixed method.pretrain_epochs=2 method.epochs=2 method.kmeans_n_init=1",
+    )
     checkpointed = ("net", "pretrain_opt", "gen_opt", "critic_opt", "generator_steps")
 
     def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:

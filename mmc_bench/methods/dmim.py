@@ -19,14 +19,22 @@ import torch
 import torch.nn.functional as F
 from sklearn.decomposition import PCA
 from torch import nn
+from torch.distributions import Normal, kl_divergence
 
 from mmc_bench.config import MethodConfig, count, positive
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.engine import FitContext, Phase
-from mmc_bench.methods.base import ClusteringMethod, Prediction
+from mmc_bench.methods.base import ClusteringMethod, Prediction, schedules
 from mmc_bench.nn.information import iic_loss, sinkhorn_labels
 from mmc_bench.nn.losses import WeightedLoss
-from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, optimizer_step, rows_in_chunks, sequential_batches
+from mmc_bench.nn.training import (
+    EpochMeans,
+    adam,
+    epoch_batches,
+    optimizer_step,
+    rows_in_chunks,
+    sequential_batches,
+)
 
 
 class KLMode(str, Enum):
@@ -145,9 +153,8 @@ def _sie_softmax_sample(t: dict[str, Any]) -> torch.Tensor:
     target = torch.softmax(t["noise"], dim=1)
     for out in t["views"]:
         z = out["mu"] + out["sigma"] * torch.randn_like(out["mu"])
-        # F.kl_div(log_softmax z, softmax eps, reduction="mean") of the demo: divided by n * latent_dim
-        kl = target * (target.log() - torch.log_softmax(z, dim=1))
-        total = total + kl.sum() / kl.numel()
+        # reduction="mean" as in the demo: divided by n * latent_dim, not by n
+        total = total + F.kl_div(torch.log_softmax(z, dim=1), target, reduction="mean")
     return total
 
 
@@ -155,8 +162,9 @@ def _sie_gaussian(t: dict[str, Any]) -> torch.Tensor:
     """KL(N(mu, sigma^2) || N(0, I)) per sample, summed over dims, averaged over samples, summed over views."""
     total = torch.zeros(())
     for out in t["views"]:
-        var = out["sigma"].pow(2)
-        total = total + 0.5 * (var + out["mu"].pow(2) - 1.0 - var.log()).sum(dim=1).mean()
+        posterior = Normal(out["mu"], out["sigma"])
+        prior = Normal(torch.zeros_like(out["mu"]), torch.ones_like(out["sigma"]))
+        total = total + kl_divergence(posterior, prior).sum(dim=1).mean()
     return total
 
 
@@ -187,12 +195,9 @@ class DMIM(ClusteringMethod):
 
     config_class = DMIMConfig
     config: DMIMConfig
-    schedules = {
-        "test": ["method.epochs=5"],
-        "quick": ["method.epochs=100"],
-        "bench": ["method.epochs=30"],
-        "scaling": ["method.epochs=2"],
-    }
+    schedules = schedules(
+        test="method.epochs=5", quick="method.epochs=100", bench="method.epochs=30", scaling="method.epochs=2"
+    )
     checkpointed = ("net", "optimizer", "step", "pseudo_labels")
 
     def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
@@ -211,7 +216,11 @@ class DMIM(ClusteringMethod):
         per_batch_labels = self.batch_size < len(self.views[0])
         means = EpochMeans()
         for index in epoch_batches(len(self.views[0]), self.batch_size, self.order):
-            if self.config.uniform_prior and not per_batch_labels and self.step % self.config.sinkhorn_every == 0:
+            if (
+                self.config.uniform_prior
+                and not per_batch_labels
+                and self.step % self.config.sinkhorn_every == 0
+            ):
                 self._refresh_pseudo_labels(self.views[0])
             index = index.to(self.device)
             means.add(self._step([v[index] for v in self.views], index, per_batch_labels))
@@ -300,7 +309,9 @@ class DMIM(ClusteringMethod):
     def predict_dataset(self, data: MultiViewDataset) -> Prediction:
         self.net.eval()
         views = self._project(data)
-        probs = [rows_in_chunks(len(x), self.eval_chunk, lambda i, x=x: self.net(x[i])["probs"]) for x in views]
+        probs = [
+            rows_in_chunks(len(x), self.eval_chunk, lambda i, x=x: self.net(x[i])["probs"]) for x in views
+        ]
         soft = (
             probs[0] if self.config.predict_from == PredictFrom.first_view else torch.stack(probs).mean(dim=0)
         )

@@ -20,12 +20,12 @@ from torch import nn
 
 from mmc_bench.config import MethodConfig, count, positive
 from mmc_bench.data.dataset import MultiViewDataset
-from mmc_bench.errors import UserError
 from mmc_bench.engine import FitContext, Phase
-from mmc_bench.methods.base import ClusteringMethod, Prediction, keeps_embedding
+from mmc_bench.errors import UserError
+from mmc_bench.methods.base import ClusteringMethod, Prediction, keeps_embedding, schedules
 from mmc_bench.nn.blocks import ConvEncoder, he_init, mlp
 from mmc_bench.nn.kernels import ddc_cs_separation, ddc_orthogonality, ddc_simplex, gaussian_kernel
-from mmc_bench.nn.losses import WeightedLoss
+from mmc_bench.nn.losses import SaturatingBCE, WeightedLoss
 from mmc_bench.nn.training import (
     EpochMeans,
     adam,
@@ -209,25 +209,6 @@ def _kernel_alignment(t: dict[str, Any]) -> torch.Tensor:
     return (fused_kernel - mixed).pow(2).sum()
 
 
-class SaturatingBCE(torch.autograd.Function):
-    """torch's binary_cross_entropy on probabilities, written out so that a NaN input gives a NaN loss (and
-    so a diverged run) instead of a range error (CPU) or a device-side assert (CUDA). Forward and backward are
-    the formulas of torch's kernels: logs clamped at -100, gradient (p - y) / max(p (1 - p), 1e-12)."""
-
-    @staticmethod
-    def forward(ctx: Any, probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(probs, target)
-        log_p = torch.log(probs).clamp_min(-100.0)
-        log_q = torch.log1p(-probs).clamp_min(-100.0)
-        return ((target - 1) * log_q - target * log_p).mean()
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        probs, target = ctx.saved_tensors
-        scale = grad / probs.numel()
-        return scale * (probs - target) / ((1 - probs) * probs).clamp_min(1e-12), None
-
-
 def binary_cross_entropy(logits: torch.Tensor, target: float, form: DiscriminatorLoss) -> torch.Tensor:
     """BCE of a discriminator's logits against a constant target, in the configured numerical form."""
     targets = torch.full_like(logits, target)
@@ -272,12 +253,12 @@ class EAMC(ClusteringMethod):
 
     config_class = EAMCConfig
     config: EAMCConfig
-    schedules = {
-        "test": ["method.epochs=3", "method.encoder_layers=[16]"],
-        "quick": ["method.epochs=50"],
-        "bench": ["method.epochs=6"],
-        "scaling": ["method.epochs=2"],
-    }
+    schedules = schedules(
+        test="method.epochs=3 method.encoder_layers=[16]",
+        quick="method.epochs=50",
+        bench="method.epochs=6",
+        scaling="method.epochs=2",
+    )
     checkpointed = ("net", "gen_opt", "disc_opt", "best")
 
     def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
@@ -309,7 +290,9 @@ class EAMC(ClusteringMethod):
             else:
                 means.add(self._discriminator_step(batch))
         scalars = means.means()
-        if cfg.checkpoint == Checkpoint.lowest_loss and (epoch % cfg.eval_interval == 0 or epoch == cfg.epochs - 1):
+        if cfg.checkpoint == Checkpoint.lowest_loss and (
+            epoch % cfg.eval_interval == 0 or epoch == cfg.epochs - 1
+        ):
             evaluated = self.evaluate_loss(self.views)
             self.record("eval", epoch, evaluated)
             if evaluated["total"] < self.best[0]:
@@ -431,4 +414,8 @@ class EAMC(ClusteringMethod):
 
     def summary(self) -> dict[str, Any]:
         weights = self.full_data_weights(self.views).cpu().tolist()
-        return {"view_weights": weights, "final_loss_terms": self.final_terms_, "selected_epoch": self.best[2]}
+        return {
+            "view_weights": weights,
+            "final_loss_terms": self.final_terms_,
+            "selected_epoch": self.best[2],
+        }

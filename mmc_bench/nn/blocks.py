@@ -21,15 +21,20 @@ def mlp(
     activation: str = "relu",
     batch_norm: bool = False,
     last_activation: bool = True,
+    norm_after_activation: bool = False,
+    last_batch_norm: bool = True,
 ) -> nn.Sequential:
-    """Linear layers of the given widths, each followed by [BN and] the activation (the last one optionally not)."""
+    """Linear layers of the given widths, each followed by [BN and] the activation (the last one optionally
+    not); ``norm_after_activation`` puts BN after the activation, ``last_batch_norm=False`` leaves the last
+    layer without BN (DM2C's code does both)."""
     modules: list[nn.Module] = []
     for i, width in enumerate(layers):
+        last = i == len(layers) - 1
         modules.append(nn.Linear(in_dim, width))
-        if i < len(layers) - 1 or last_activation:
-            if batch_norm:
-                modules.append(nn.BatchNorm1d(width))
-            modules.append(ACTIVATIONS[activation]())
+        if not last or last_activation:
+            pair = [nn.BatchNorm1d(width)] if batch_norm and (last_batch_norm or not last) else []
+            pair.append(ACTIVATIONS[activation]())
+            modules += pair[::-1] if norm_after_activation else pair
         in_dim = width
     return nn.Sequential(*modules)
 

@@ -28,3 +28,22 @@ class WeightedLoss:
         values = {name: fn(tensors) for name, (fn, _) in self.terms.items()}
         total = sum((w * values[name] for name, (_, w) in self.terms.items()), torch.zeros(()))
         return total, values
+
+
+class SaturatingBCE(torch.autograd.Function):
+    """torch's binary_cross_entropy on probabilities, written out so that a NaN input gives a NaN loss (and
+    so a diverged run) instead of a range error (CPU) or a device-side assert (CUDA). Forward and backward are
+    the formulas of torch's kernels: logs clamped at -100, gradient (p - y) / max(p (1 - p), 1e-12)."""
+
+    @staticmethod
+    def forward(ctx: Any, probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(probs, target)
+        log_p = torch.log(probs).clamp_min(-100.0)
+        log_q = torch.log1p(-probs).clamp_min(-100.0)
+        return ((target - 1) * log_q - target * log_p).mean()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        probs, target = ctx.saved_tensors
+        scale = grad / probs.numel()
+        return scale * (probs - target) / ((1 - probs) * probs).clamp_min(1e-12), None
