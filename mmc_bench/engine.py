@@ -14,7 +14,7 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from mmc_bench.checkpoint import CHECKPOINT_FILE, Checkpointer
 from mmc_bench.errors import UserError
+from mmc_bench.nn.training import means_of
 from mmc_bench.tracking import RunLog
 
 if TYPE_CHECKING:
@@ -37,13 +38,14 @@ DEFAULT_EVAL_CHUNK = 8192
 
 @dataclass
 class Phase:
-    """One stage of training: ``run_epoch(epoch)`` does one epoch (or round) and returns its mean scalars,
-    or None when the phase has converged and ends early. ``start`` runs once when the phase begins at its
+    """One stage of training: ``run_epoch(epoch)`` does one epoch (or round) and returns its mean scalars
+    (or is a generator that yields each step's scalars: the engine averages them, and merges the dict it
+    returns), or None when the phase has converged and ends early. ``start`` runs once when the phase begins at its
     first epoch (not when a resumed run continues inside it)."""
 
     name: str
     epochs: int
-    run_epoch: Callable[[int], dict[str, float] | None]
+    run_epoch: Callable[[int], dict[str, float] | Iterator[dict[str, Any]] | None]
     start: Callable[[], None] | None = None
     unit: str = "epoch"
 
@@ -161,6 +163,8 @@ class Trainer:
         for epoch in range(first, phase.epochs):
             began = time.perf_counter()
             scalars = phase.run_epoch(epoch)
+            if isinstance(scalars, Iterator):  # a generator of step scalars: the epoch's means
+                scalars = means_of(scalars)
             seconds.append(time.perf_counter() - began)
             if scalars is None:
                 break

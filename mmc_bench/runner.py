@@ -142,6 +142,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[st
             "%s put every sample in one cluster (collapsed; see clusters_used in metrics.json)",
             cfg.method.name,
         )
+    record["final_loss_terms"] = result.final_terms
     record.update(method.summary())
     record.update(loss_weights=method.loss_weights(), phase_units=dict(method.phase_units_))
     if cfg.save_predictions:

@@ -7,6 +7,7 @@ checkpoints, resume, timing) is the engine's.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -18,7 +19,7 @@ from mmc_bench.engine import FitContext, Phase
 from mmc_bench.methods.base import ClusteringMethod, Prediction, schedules
 from mmc_bench.nn.blocks import Autoencoder
 from mmc_bench.nn.kmeans import fit_kmeans
-from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, optimizer_step, rows_in_chunks
+from mmc_bench.nn.training import adam, epoch_batches, optimizer_step, rows_in_chunks
 
 
 @dataclass
@@ -52,14 +53,12 @@ class AEKMeans(ClusteringMethod):
         self.order, self.seed = ctx.order, ctx.seed
         return [Phase("train", self.config.epochs, self._epoch)]
 
-    def _epoch(self, epoch: int) -> dict[str, float]:
-        means = EpochMeans()
-        for index in epoch_batches(len(self.x), self.config.batch_size, self.order):
-            batch = self.x[index.to(self.device)]
+    def _epoch(self, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
+        for index in epoch_batches(len(self.x), self.config.batch_size, self.order, True, self.device):
+            batch = self.x[index]
             loss = F.mse_loss(self.net(batch)[1], batch)
             optimizer_step(self.optimizer, loss)
-            means.add({"total": loss})
-        return means.means()
+            yield {"total": loss}
 
     def end_fit(self) -> None:
         self.kmeans = fit_kmeans(self._codes(self.x), self.n_clusters, self.config.kmeans_n_init, self.seed)

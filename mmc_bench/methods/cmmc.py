@@ -9,6 +9,7 @@ follow the reference code (single linear heads, per-view pseudo-labels, cross-en
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from itertools import combinations
@@ -31,7 +32,6 @@ from mmc_bench.nn.kmeans import fit_kmeans
 from mmc_bench.nn.losses import WeightedLoss
 from mmc_bench.nn.matching import align_to
 from mmc_bench.nn.training import (
-    EpochMeans,
     adam,
     epoch_batches,
     optimizer_step,
@@ -207,17 +207,14 @@ class CMMC(ClusteringMethod):
             Phase("finetune", cfg.finetune_epochs, self._finetune_epoch, start=self._make_pseudo_labels),
         ]
 
-    def _minibatch_epoch(self, loss: WeightedLoss) -> dict[str, float]:
+    def _minibatch_epoch(self, loss: WeightedLoss) -> Iterator[dict[str, torch.Tensor]]:
         self.net.train()
-        means = EpochMeans()
-        for index in epoch_batches(len(self.views[0]), self.config.batch_size, self.order):
-            index = index.to(self.device)
+        for index in epoch_batches(len(self.views[0]), self.config.batch_size, self.order, True, self.device):
             total, terms = loss({"views": self.net([v[index] for v in self.views])})
             optimizer_step(self.optimizer, total)
-            means.add({"total": total, **terms})
-        return means.means()
+            yield {"total": total, **terms}
 
-    def _finetune_epoch(self, epoch: int) -> dict[str, float]:
+    def _finetune_epoch(self, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
         views, optimizer = self.views, self.optimizer
         self.net.train()
         loss = finetune_loss(self.config.ce_on)
@@ -227,14 +224,12 @@ class CMMC(ClusteringMethod):
         if batch_size >= n > self.config.finetune_chunk:
             return self._chunked_full_batch_step(views, pseudo, loss, optimizer)
         batches = [torch.arange(n)] if batch_size >= n else epoch_batches(n, batch_size, self.order)
-        means = EpochMeans()
         for index in batches:
             out = self.net([v[index.to(self.device)] for v in views], decode=False)
             targets = [self._matched(p[index], o["q"]) for p, o in zip(pseudo, out)]
             total, terms = loss({"views": out, "targets": targets})
             optimizer_step(optimizer, total)
-            means.add({"total": total, **terms})
-        return means.means()
+            yield {"total": total, **terms}
 
     def _chunked_full_batch_step(
         self, views, pseudo: list[torch.Tensor], loss: WeightedLoss, optimizer
@@ -333,6 +328,3 @@ class CMMC(ClusteringMethod):
         soft = torch.stack([f["q"] for f in features]).mean(dim=0).cpu().numpy()
         embedding = torch.cat([f["h"] for f in features], dim=1).cpu().numpy() if embed else None
         return Prediction(labels=soft.argmax(axis=1), soft=soft, embedding=embedding)
-
-    def summary(self) -> dict[str, Any]:
-        return {"final_loss_terms": self.final_terms_}

@@ -8,6 +8,7 @@ views imputed by their training mean); JECL (methods/jecl.py) has one per view.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,14 @@ from mmc_bench.nn.blocks import Autoencoder
 from mmc_bench.nn.dec import kl_rows, student_t_assignment, target_distribution
 from mmc_bench.nn.kmeans import fit_kmeans
 from mmc_bench.nn.losses import WeightedLoss
-from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, optimizer_step, rows_in_chunks, sgd
+from mmc_bench.nn.training import (
+    adam,
+    epoch_batches,
+    means_of,
+    optimizer_step,
+    rows_in_chunks,
+    sgd,
+)
 
 
 @dataclass
@@ -136,12 +144,12 @@ class DeepEmbeddedClustering(ClusteringMethod):
     def final_loss(self) -> dict[str, float]:
         return self._full_loss(self.inputs, self.mask)
 
-    def _pretrain_epoch(self, epoch: int) -> dict[str, float]:
+    def _pretrain_epoch(self, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
         """MSE of every stack on the samples that have its input (a missing view is never reconstructed)."""
         inputs, mask = self.inputs, self.mask
-        means = EpochMeans()
-        for index in epoch_batches(len(mask), self.config.pretrain_batch_size, self.order, drop_last=False):
-            index = index.to(self.device)
+        for index in epoch_batches(
+            len(mask), self.config.pretrain_batch_size, self.order, False, self.device
+        ):
             terms = {}
             for s, (autoencoder, x) in enumerate(zip(self.autoencoders, inputs)):
                 present = index[mask[index, s]]
@@ -151,8 +159,7 @@ class DeepEmbeddedClustering(ClusteringMethod):
                 )
             total = sum(terms.values())
             optimizer_step(self.pretrain_opt, total)
-            means.add({"total": total, **terms})
-        return means.means()
+            yield {"total": total, **terms}
 
     @torch.no_grad()
     def _assignments(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -210,17 +217,19 @@ class DeepEmbeddedClustering(ClusteringMethod):
         steps = min(cfg.update_interval, cfg.max_iter - state["iteration"])
         if steps <= 0:
             return None
-        means = EpochMeans()
-        for _ in range(steps):
-            if not state["queue"]:
-                state["queue"] = epoch_batches(len(self.mask), cfg.batch_size, self.order, drop_last=False)
-            index = state["queue"].pop(0).to(self.device)
-            means.add(self._cluster_step(self.inputs, self.mask, index, self.cluster_opt))
+        scalars = {**means_of(self._cluster_steps(steps)), "realigned": state["realigned"]}
         state["iteration"] += steps
-        scalars = {**means.means(), "realigned": state["realigned"]}
         if round_index > 0:  # round 0 has no previous labels to compare with
             scalars["label_change"] = changed
         return scalars
+
+    def _cluster_steps(self, steps: int) -> Iterator[dict[str, torch.Tensor]]:
+        """Clustering steps on batches drawn from a queue that refills with a fresh epoch order."""
+        for _ in range(steps):
+            if not self.state["queue"]:
+                self.state["queue"] = epoch_batches(len(self.mask), self.config.batch_size, self.order, False)
+            index = self.state["queue"].pop(0).to(self.device)
+            yield self._cluster_step(self.inputs, self.mask, index, self.cluster_opt)
 
     @torch.no_grad()
     def _refresh_target(self, inputs, mask, optimizer) -> float:
@@ -270,7 +279,6 @@ class DeepEmbeddedClustering(ClusteringMethod):
 
     def summary(self) -> dict[str, Any]:
         return {
-            "final_loss_terms": self.final_terms_,
             "cluster_iterations": int(self.state["iteration"]),
             "stopped_at_iteration": self.state.get("stopped_at_iteration"),
             "last_label_change": self.state.get("label_change"),

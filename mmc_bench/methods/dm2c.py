@@ -11,6 +11,7 @@ paper's objective is method=dm2c_paper.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,7 @@ from mmc_bench.methods.base import ClusteringMethod, Prediction, schedules
 from mmc_bench.nn.blocks import mlp
 from mmc_bench.nn.kmeans import fit_kmeans
 from mmc_bench.nn.losses import WeightedLoss
-from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, optimizer_step, rmsprop, sequential_batches
+from mmc_bench.nn.training import adam, epoch_batches, optimizer_step, rmsprop, sequential_batches
 
 
 @dataclass
@@ -290,11 +291,10 @@ class DM2C(ClusteringMethod):
         groups = [{"params": ae.parameters(), "lr": rates[v]} for v, ae in enumerate(self.net.autoencoders)]
         return adam(groups, betas=(0.5, 0.999), weight_decay=cfg.pretrain_weight_decay)
 
-    def _pretrain_epoch(self, epoch: int) -> dict[str, float]:
+    def _pretrain_epoch(self, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
         """Each autoencoder alone on its own modality's samples (MSE)."""
         views, modality = self.views, self.modality
         self.net.train()
-        means = EpochMeans()
         for v, ae in enumerate(self.net.autoencoders):
             rows = torch.nonzero(modality == v).squeeze(1)
             for index in epoch_batches(len(rows), self.config.batch_size, self.order):
@@ -303,15 +303,13 @@ class DM2C(ClusteringMethod):
                 x = views[v][rows[index.to(self.device)]]
                 loss = F.mse_loss(ae.decoder(ae.encoder(x)), x)
                 optimizer_step(self.pretrain_opt, loss)
-                means.add({f"mse_view{v}": loss})
-        return means.means()
+                yield {f"mse_view{v}": loss}
 
-    def _adversarial_epoch(self, epoch: int) -> dict[str, float]:
+    def _adversarial_epoch(self, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
         cfg, views, modality = self.config, self.views, self.modality
         self.net.train()
-        means, skipped = EpochMeans(), 0
-        for index in epoch_batches(len(modality), cfg.batch_size, self.order):
-            index = index.to(self.device)
+        skipped = 0
+        for index in epoch_batches(len(modality), cfg.batch_size, self.order, True, self.device):
             batch_modality = modality[index]
             counts = torch.bincount(batch_modality, minlength=len(views)).tolist()
             if min(counts) < 2:  # BatchNorm cannot run on 0 or 1 sample of a modality: skip this batch
@@ -320,10 +318,10 @@ class DM2C(ClusteringMethod):
             x = {v: views[v][index[batch_modality == v]] for v in range(len(views))}
             if self.generator_steps % cfg.critic_every == 0:
                 for _ in range(cfg.n_critic):
-                    means.add({"critic": self._critic_step(x)})
-            means.add(self._generator_step(x))
+                    yield {"critic": self._critic_step(x)}
+            yield self._generator_step(x)
             self.generator_steps += 1
-        return {**means.means(), "skipped_batches": float(skipped)}
+        return {"skipped_batches": float(skipped)}
 
     def _codes(self, x: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
         return {v: self.net.autoencoders[v].encoder(xv) for v, xv in x.items()}

@@ -9,6 +9,7 @@ notes; defaults follow the official demo, the paper's variants are options.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from itertools import combinations
@@ -28,12 +29,12 @@ from mmc_bench.methods.base import ClusteringMethod, Prediction, schedules
 from mmc_bench.nn.information import iic_loss, sinkhorn_labels
 from mmc_bench.nn.losses import WeightedLoss
 from mmc_bench.nn.training import (
-    EpochMeans,
     adam,
     epoch_batches,
+    full_batches,
+    means_of,
     optimizer_step,
     rows_in_chunks,
-    sequential_batches,
 )
 
 
@@ -212,20 +213,17 @@ class DMIM(ClusteringMethod):
         self.batch_size = self._batch_size(data.n_samples)
         return [Phase("train", self.config.epochs, self._epoch)]
 
-    def _epoch(self, epoch: int) -> dict[str, float]:
+    def _epoch(self, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
         per_batch_labels = self.batch_size < len(self.views[0])
-        means = EpochMeans()
-        for index in epoch_batches(len(self.views[0]), self.batch_size, self.order):
+        for index in epoch_batches(len(self.views[0]), self.batch_size, self.order, True, self.device):
             if (
                 self.config.uniform_prior
                 and not per_batch_labels
                 and self.step % self.config.sinkhorn_every == 0
             ):
                 self._refresh_pseudo_labels(self.views[0])
-            index = index.to(self.device)
-            means.add(self._step([v[index] for v in self.views], index, per_batch_labels))
+            yield self._step([v[index] for v in self.views], index, per_batch_labels)
             self.step += 1
-        return means.means()
 
     def final_loss(self) -> dict[str, float]:
         return self._evaluate_loss(self.views)
@@ -252,18 +250,18 @@ class DMIM(ClusteringMethod):
 
     def _step(self, batch: list[torch.Tensor], index: torch.Tensor, per_batch_labels: bool) -> dict:
         self.net.train()
-        outputs = [self.net(x) for x in batch]
-        tensors = {
-            "views": outputs,
-            "noise": torch.randn(len(index), self.config.latent_dim, device=self.device),
-            "pseudo_labels": self._batch_labels(outputs[0])
-            if per_batch_labels
-            else self.pseudo_labels[index],
-        }
-        total, terms = self.loss(tensors)
+        outputs, total, terms = self._loss_terms(batch, index, per_batch_labels)
         optimizer_step(self.optimizer, total)
-        used = torch.tensor(float(tensors["views"][0]["probs"].argmax(dim=1).unique().numel()))
+        used = torch.tensor(float(outputs[0]["probs"].argmax(dim=1).unique().numel()))
         return {"total": total, **terms, "clusters_used": used}
+
+    def _loss_terms(self, batch: list[torch.Tensor], index: torch.Tensor, per_batch_labels: bool) -> tuple:
+        """(network outputs, total, terms) of one batch: its noise draw and its pseudo-labels."""
+        outputs = [self.net(x) for x in batch]
+        noise = torch.randn(len(index), self.config.latent_dim, device=self.device)
+        labels = self._batch_labels(outputs[0]) if per_batch_labels else self.pseudo_labels[index]
+        total, terms = self.loss({"views": outputs, "noise": noise, "pseudo_labels": labels})
+        return outputs, total, terms
 
     @torch.no_grad()
     def _refresh_pseudo_labels(self, first_view: torch.Tensor) -> None:
@@ -289,28 +287,17 @@ class DMIM(ClusteringMethod):
         self.net.eval()
         n = len(views[0])
         per_batch_labels = self.batch_size < n
-        means = EpochMeans()
-        batches = sequential_batches(n, self.batch_size)
-        for index in batches if len(batches) == 1 else [b for b in batches if len(b) == self.batch_size]:
-            index = index.to(self.device)
-            outputs = [self.net(x[index]) for x in views]
-            tensors = {
-                "views": outputs,
-                "noise": torch.randn(len(index), self.config.latent_dim, device=self.device),
-                "pseudo_labels": (
-                    self._batch_labels(outputs[0]) if per_batch_labels else self.pseudo_labels[index]
-                ),
-            }
-            total, terms = self.loss(tensors)
-            means.add({"total": total, **terms})
-        return means.means()
+        batches = [index.to(self.device) for index in full_batches(n, self.batch_size)]
+        steps = (self._loss_terms([x[i] for x in views], i, per_batch_labels) for i in batches)
+        return means_of({"total": total, **terms} for _, total, terms in steps)
 
     @torch.no_grad()
     def predict_dataset(self, data: MultiViewDataset) -> Prediction:
         self.net.eval()
         views = self._project(data)
         probs = [
-            rows_in_chunks(len(x), self.eval_chunk, lambda i, x=x: self.net(x[i])["probs"]) for x in views
+            rows_in_chunks(len(x), self.eval_chunk, lambda i, x=x: self.net(x[i])["probs"], self.device)
+            for x in views
         ]
         soft = (
             probs[0] if self.config.predict_from == PredictFrom.first_view else torch.stack(probs).mean(dim=0)

@@ -9,6 +9,7 @@ method notes; defaults follow the authors-derived reference code, paper values a
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -27,9 +28,10 @@ from mmc_bench.nn.blocks import ConvEncoder, he_init, mlp
 from mmc_bench.nn.kernels import ddc_cs_separation, ddc_orthogonality, ddc_simplex, gaussian_kernel
 from mmc_bench.nn.losses import SaturatingBCE, WeightedLoss
 from mmc_bench.nn.training import (
-    EpochMeans,
     adam,
     epoch_batches,
+    full_batches,
+    means_of,
     optimizer_step,
     rows_in_chunks,
     sequential_batches,
@@ -277,19 +279,18 @@ class EAMC(ClusteringMethod):
         self.order, self.record = ctx.order, ctx.record
         return [Phase("train", cfg.epochs, self._epoch)]
 
-    def _epoch(self, epoch: int) -> dict[str, float]:
+    def _epoch(self, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
         """One pass over shuffled batches; generator and discriminator steps alternate batch by batch."""
         cfg = self.config
         cycle = cfg.gen_steps + cfg.disc_steps if cfg.adversarial else 1
         self.net.train()
-        means = EpochMeans()
-        for b, index in enumerate(epoch_batches(len(self.views[0]), cfg.batch_size, self.order)):
-            batch = [v[index.to(self.device)] for v in self.views]
-            if b % cycle < cfg.gen_steps:
-                means.add(self._generator_step(batch))
-            else:
-                means.add(self._discriminator_step(batch))
-        scalars = means.means()
+        for b, index in enumerate(
+            epoch_batches(len(self.views[0]), cfg.batch_size, self.order, True, self.device)
+        ):
+            batch = [v[index] for v in self.views]
+            yield (
+                self._generator_step(batch) if b % cycle < cfg.gen_steps else self._discriminator_step(batch)
+            )
         if cfg.checkpoint == Checkpoint.lowest_loss and (
             epoch % cfg.eval_interval == 0 or epoch == cfg.epochs - 1
         ):
@@ -297,7 +298,6 @@ class EAMC(ClusteringMethod):
             self.record("eval", epoch, evaluated)
             if evaluated["total"] < self.best[0]:
                 self.best = (evaluated["total"], copy.deepcopy(self.net.state_dict()), epoch)
-        return scalars
 
     def final_loss(self) -> dict[str, float]:
         if self.best[1] is not None:
@@ -363,22 +363,18 @@ class EAMC(ClusteringMethod):
         batch-level). 'total' sums them, discriminator term included, as the reference code's 'tot': the loss
         that both the within-run checkpoint choice and the paper's lowest-loss-of-20 protocol select on."""
         self.net.eval()
-        means = EpochMeans()
-        n = views[0].shape[0]
-        batches = sequential_batches(n, self.config.eval_batch_size)
-        for index in (
-            batches if len(batches) == 1 else [b for b in batches if len(b) == self.config.eval_batch_size]
-        ):
-            index = index.to(self.device)
-            out = self.net([v[index] for v in views])
+        return means_of(self._evaluation_steps(views))
+
+    def _evaluation_steps(self, views: list[torch.Tensor]) -> Iterator[dict[str, torch.Tensor]]:
+        for index in full_batches(len(views[0]), self.config.eval_batch_size):
+            out = self.net([v[index.to(self.device)] for v in views])
             total, terms = self.loss(self._shared(out))
             if self.config.adversarial:
                 terms["disc"] = discriminator_loss(
                     self.net.discriminators, out["hidden"], self.config.discriminator_loss
                 )
                 total = total + terms["disc"]
-            means.add({"total": total, **terms})
-        return means.means()
+            yield {"total": total, **terms}
 
     @torch.no_grad()
     def full_data_weights(self, views: list[torch.Tensor]) -> torch.Tensor:
@@ -404,18 +400,14 @@ class EAMC(ClusteringMethod):
         )
 
         def chunk(index: torch.Tensor) -> dict[str, torch.Tensor]:
-            out = self.net([v[index.to(self.device)] for v in views], weights=weights)
+            out = self.net([v[index] for v in views], weights=weights)
             return {key: out[key] for key in keys}
 
-        rows = rows_in_chunks(data.n_samples, self.eval_chunk, chunk)
+        rows = rows_in_chunks(data.n_samples, self.eval_chunk, chunk, self.device)
         soft = rows["assignments"].cpu().numpy()
         embedding = rows["fused"].cpu().numpy() if "fused" in rows else None
         return Prediction(labels=soft.argmax(axis=1), soft=soft, embedding=embedding)
 
     def summary(self) -> dict[str, Any]:
         weights = self.full_data_weights(self.views).cpu().tolist()
-        return {
-            "view_weights": weights,
-            "final_loss_terms": self.final_terms_,
-            "selected_epoch": self.best[2],
-        }
+        return {"view_weights": weights, "selected_epoch": self.best[2]}

@@ -43,20 +43,34 @@ def optimizer_step(
 
 
 def epoch_batches(
-    n: int, batch_size: int, generator: torch.Generator, drop_last: bool = True
+    n: int,
+    batch_size: int,
+    generator: torch.Generator,
+    drop_last: bool = True,
+    device: torch.device | str = "cpu",
 ) -> list[torch.Tensor]:
-    """A fresh shuffled split of range(n) into index batches (the data stay in place on their device)."""
+    """A fresh shuffled split of range(n) into index batches on ``device`` (the data stay in place there;
+    the order is drawn on the CPU, so it is the same on every device)."""
     batch_size = min(batch_size, n)
     order = torch.randperm(n, generator=generator)
     stop = n - n % batch_size if drop_last else n
-    return list(order[:stop].split(batch_size))
+    return [index.to(device) for index in order[:stop].split(batch_size)]
 
 
 def sequential_batches(n: int, batch_size: int) -> list[torch.Tensor]:
     return list(torch.arange(n).split(batch_size))
 
 
-def rows_in_chunks(n: int, chunk: int, compute: Callable[[torch.Tensor], Rows]) -> Rows:
+def full_batches(n: int, batch_size: int) -> list[torch.Tensor]:
+    """Consecutive batches of exactly ``batch_size`` (a short remainder is left out, since batch-level
+    terms would be noisier on it), or one batch of everything when n is smaller."""
+    batches = sequential_batches(n, batch_size)
+    return batches if len(batches) == 1 else [b for b in batches if len(b) == batch_size]
+
+
+def rows_in_chunks(
+    n: int, chunk: int, compute: Callable[[torch.Tensor], Rows], device: torch.device | str = "cpu"
+) -> Rows:
     """``compute(index)`` over consecutive chunks of range(n), its outputs (a tensor, or lists and dicts of
     tensors with one row per index) written into tensors of n rows allocated once.
 
@@ -66,11 +80,10 @@ def rows_in_chunks(n: int, chunk: int, compute: Callable[[torch.Tensor], Rows]) 
     """
     result: Any = None
     for index in sequential_batches(n, chunk):
-        part = compute(index)
+        part = compute(index.to(device))
         if result is None:
             result = _map_tensors(part, lambda t: t.new_empty((n, *t.shape[1:])))
-        start = int(index[0])
-        _copy_rows(result, part, start)
+        _copy_rows(result, part, int(index[0]))
     return result
 
 
@@ -108,3 +121,13 @@ class EpochMeans:
             return {}
         stacked = torch.stack([self.sums[k] / self.counts[k] for k in self.sums]).cpu().tolist()
         return dict(zip(self.sums, stacked))
+
+
+def means_of(steps: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
+    """The mean of each scalar over the steps (a generator's return value, a dict, is merged in)."""
+    means, iterator = EpochMeans(), iter(steps)
+    while True:
+        try:
+            means.add(next(iterator))
+        except StopIteration as stop:
+            return {**means.means(), **(stop.value or {})}
