@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from itertools import combinations
 from typing import Any
 
 import numpy as np
@@ -29,9 +28,10 @@ from mmc_bench.methods.base import ClusteringMethod, Prediction, keeps_embedding
 from mmc_bench.nn.blocks import Autoencoder, mlp
 from mmc_bench.nn.contrastive import negative_entropy, nt_xent
 from mmc_bench.nn.kmeans import fit_kmeans
-from mmc_bench.nn.losses import WeightedLoss
+from mmc_bench.nn.losses import WeightedLoss, over_view_pairs
 from mmc_bench.nn.matching import align_to
 from mmc_bench.nn.training import (
+    accumulated_step,
     adam,
     epoch_batches,
     optimizer_step,
@@ -128,29 +128,20 @@ def _reconstruction(t: dict[str, Any]) -> torch.Tensor:
     return sum(F.mse_loss(out["recon"], out["x"]) for out in t["views"])
 
 
-def _over_view_pairs(pair_term):
-    def term(t: dict[str, Any]) -> torch.Tensor:
-        return sum(
-            pair_term(t["views"][v], t["views"][w]) for v, w in combinations(range(len(t["views"])), 2)
-        )
-
-    return term
-
-
 def contrastive_loss(cfg: CMMCConfig) -> WeightedLoss:
     return WeightedLoss(
         {
             "feature_contrastive": (
-                _over_view_pairs(lambda a, b: nt_xent(a["h"], b["h"], cfg.tau_feature)),
+                over_view_pairs(lambda a, b: nt_xent(a["h"], b["h"], cfg.tau_feature)),
                 1.0,
             ),
             "label_contrastive": (
-                _over_view_pairs(lambda a, b: nt_xent(a["q"].T, b["q"].T, cfg.tau_label, cosine=True)),
+                over_view_pairs(lambda a, b: nt_xent(a["q"].T, b["q"].T, cfg.tau_label, cosine=True)),
                 1.0,
             ),
             # MFLVC adds both views' term once per pair, so a view counts (M - 1) times.
             "cluster_balance": (
-                _over_view_pairs(lambda a, b: negative_entropy(a["q"]) + negative_entropy(b["q"])),
+                over_view_pairs(lambda a, b: negative_entropy(a["q"]) + negative_entropy(b["q"])),
                 cfg.balance_weight,
             ),
             "mse": (_reconstruction, 1.0),
@@ -240,23 +231,18 @@ class CMMC(ClusteringMethod):
         no dropout or batch norm, so they equal the training-mode ones), then each chunk's mean loss, scaled by
         its share of n, adds its gradient: the sum is the full-batch gradient.
         """
-        n = len(views[0])
-        chunks = sequential_batches(n, self.config.finetune_chunk)
         predicted = [f["q"] for f in self._features(views, ("q",))]
         self.net.train()
         perms = [self._permutation(q, p) for q, p in zip(predicted, pseudo)]
-        optimizer.zero_grad(set_to_none=True)
-        sums: dict[str, float] = {}
-        for index in chunks:
-            share = len(index) / n
+
+        def chunk_loss(index: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
             out = self.net([v[index.to(self.device)] for v in views], decode=False)
-            targets = [perm[p[index]].to(self.device) for perm, p in zip(perms, pseudo)]
-            total, terms = loss({"views": out, "targets": targets})
-            (total * share).backward()
-            for name, value in {"total": total, **terms}.items():
-                sums[name] = sums.get(name, 0.0) + float(value.detach()) * share
-        optimizer.step()
-        return sums
+            return loss(
+                {"views": out, "targets": [perm[p[index]].to(self.device) for perm, p in zip(perms, pseudo)]}
+            )
+
+        chunks = sequential_batches(len(views[0]), self.config.finetune_chunk)
+        return accumulated_step(optimizer, len(views[0]), chunks, chunk_loss)
 
     def _permutation(self, q: torch.Tensor, pseudo: torch.Tensor) -> torch.Tensor:
         """Cluster renaming that maps pseudo-labels onto the predictions of ``q`` (Hungarian, on features)."""
@@ -276,20 +262,15 @@ class CMMC(ClusteringMethod):
         self.net.eval()
 
         def chunk(i: torch.Tensor) -> list[dict[str, torch.Tensor]]:
-            outputs = self.net([v[i.to(self.device)] for v in views], decode=False)
-            return [{key: out[key] for key in keys} for out in outputs]
+            return [{key: out[key] for key in keys} for out in self.net([v[i] for v in views], decode=False)]
 
-        return rows_in_chunks(len(views[0]), self.eval_chunk, chunk)
+        return rows_in_chunks(len(views[0]), self.eval_chunk, chunk, self.device)
 
     @torch.no_grad()
     def _view_features(self, view: int, x: torch.Tensor) -> np.ndarray:
         self.net.eval()
-        features = rows_in_chunks(
-            len(x),
-            self.eval_chunk,
-            lambda i: self.net.view_forward(view, x[i.to(self.device)], decode=False)["h"],
-        )
-        return features.cpu().numpy()
+        features = lambda i: self.net.view_forward(view, x[i], decode=False)["h"]  # noqa: E731
+        return rows_in_chunks(len(x), self.eval_chunk, features, self.device).cpu().numpy()
 
     def _make_pseudo_labels(self) -> None:
         """k-means on the learned features only (never on labels); fixed for the whole fine-tuning phase."""

@@ -259,7 +259,9 @@ class DM2C(ClusteringMethod):
     def end_fit(self) -> None:
         """k-means on the training embedding completes the fit. The final loss is the engine's default, the
         last adversarial epoch's mean generator loss (none without that phase)."""
-        self._fit_kmeans(self.views, self.modality, self.seed)
+        cfg, embedding = self.config, self.embed(self.views, self.modality).cpu().numpy()
+        kmeans = {"max_iter": cfg.kmeans_max_iter, "tol": cfg.kmeans_tol}
+        self.kmeans = fit_kmeans(embedding, self.n_clusters, cfg.kmeans_n_init, self.seed, **kmeans)
 
     def _check(self, data: MultiViewDataset) -> None:
         cfg = self.config
@@ -274,10 +276,7 @@ class DM2C(ClusteringMethod):
                     f"method.{name} has {len(values)} entries but {data.name} has {data.n_views} modalities; "
                     "give one entry per modality or a single entry"
                 )
-        if (
-            cfg.autoencoder_layers_per_view is not None
-            and len({ls[-1] for ls in cfg.autoencoder_layers_per_view}) > 1
-        ):
+        if len({ls[-1] for ls in cfg.autoencoder_layers_per_view or [[0]]}) > 1:
             raise UserError(
                 "method.autoencoder_layers_per_view must end in the same latent size for every modality"
             )
@@ -361,18 +360,6 @@ class DM2C(ClusteringMethod):
                     z = self.net.to_target[str(v)](z)
                 out[index] = z
         return out
-
-    def _fit_kmeans(self, views, modality, seed: int) -> None:
-        cfg = self.config
-        embedding = self.embed(views, modality).cpu().numpy()
-        self.kmeans = fit_kmeans(
-            embedding,
-            self.n_clusters,
-            cfg.kmeans_n_init,
-            seed,
-            max_iter=cfg.kmeans_max_iter,
-            tol=cfg.kmeans_tol,
-        )
 
     def predict_dataset(self, data: MultiViewDataset) -> Prediction:
         views = data.view_tensors(self.device)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from itertools import combinations
 from typing import Any
 
 import numpy as np
@@ -27,7 +26,7 @@ from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.engine import FitContext, Phase
 from mmc_bench.methods.base import ClusteringMethod, Prediction, schedules
 from mmc_bench.nn.information import iic_loss, sinkhorn_labels
-from mmc_bench.nn.losses import WeightedLoss
+from mmc_bench.nn.losses import WeightedLoss, over_view_pairs
 from mmc_bench.nn.training import (
     adam,
     epoch_batches,
@@ -39,9 +38,8 @@ from mmc_bench.nn.training import (
 
 
 class KLMode(str, Enum):
-    softmax_sample = (
-        "softmax_sample"  # the demo: KL(softmax eps || softmax z), z sampled from the Gaussian head
-    )
+    # the demo: KL(softmax eps || softmax z), z sampled from the Gaussian head
+    softmax_sample = "softmax_sample"
     gaussian_analytic = "gaussian_analytic"  # the paper's intent: KL(N(mu, sigma) || N(0, I))
 
 
@@ -136,18 +134,6 @@ class DMIMNetwork(nn.Module):
         return out
 
 
-def _mutual_information(key: str):
-    """Sum over view pairs of IIC's negative mutual information for one head."""
-
-    def term(t: dict[str, Any]) -> torch.Tensor:
-        return sum(
-            iic_loss(t["views"][v][key], t["views"][w][key])
-            for v, w in combinations(range(len(t["views"])), 2)
-        )
-
-    return term
-
-
 def _sie_softmax_sample(t: dict[str, Any]) -> torch.Tensor:
     """KL(softmax eps || softmax z_v) summed over views; z_v ~ N(mu, sigma) by reparameterisation, one eps per step."""
     total = torch.zeros(())
@@ -183,8 +169,12 @@ def dmim_loss(cfg: DMIMConfig) -> WeightedLoss:
     sie = _sie_softmax_sample if cfg.kl_mode == KLMode.softmax_sample else _sie_gaussian
     return WeightedLoss(
         {
-            "mi_cluster": (_mutual_information("probs"), 1.0),
-            "mi_overcluster": (_mutual_information("over_probs"), 1.0 if cfg.overcluster_factor else 0.0),
+            # IIC's negative mutual information between every pair of views, for each head
+            "mi_cluster": (over_view_pairs(lambda a, b: iic_loss(a["probs"], b["probs"])), 1.0),
+            "mi_overcluster": (
+                over_view_pairs(lambda a, b: iic_loss(a["over_probs"], b["over_probs"])),
+                1.0 if cfg.overcluster_factor else 0.0,
+            ),
             "sie": (sie, cfg.sie_weight if cfg.sie else 0.0),
             "prior": (_uniform_prior(cfg.prior_target), cfg.prior_weight if cfg.uniform_prior else 0.0),
         }
@@ -210,29 +200,21 @@ class DMIM(ClusteringMethod):
         self.order = ctx.order
         self.pseudo_labels = torch.zeros(data.n_samples, dtype=torch.long, device=ctx.device)
         self.step = 0
-        self.batch_size = self._batch_size(data.n_samples)
+        # batch_size 0: one full batch, or mini-batches of full_batch_limit on data larger than that
+        self.batch_size = min(self.config.batch_size or self.config.full_batch_limit, data.n_samples)
         return [Phase("train", self.config.epochs, self._epoch)]
 
     def _epoch(self, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
         per_batch_labels = self.batch_size < len(self.views[0])
         for index in epoch_batches(len(self.views[0]), self.batch_size, self.order, True, self.device):
-            if (
-                self.config.uniform_prior
-                and not per_batch_labels
-                and self.step % self.config.sinkhorn_every == 0
-            ):
+            due = self.step % self.config.sinkhorn_every == 0
+            if self.config.uniform_prior and not per_batch_labels and due:
                 self._refresh_pseudo_labels(self.views[0])
             yield self._step([v[index] for v in self.views], index, per_batch_labels)
             self.step += 1
 
     def final_loss(self) -> dict[str, float]:
         return self._evaluate_loss(self.views)
-
-    def _batch_size(self, n_samples: int) -> int:
-        cfg = self.config
-        if cfg.batch_size:
-            return min(cfg.batch_size, n_samples)
-        return min(n_samples, cfg.full_batch_limit)
 
     def _fit_projections(self, data: MultiViewDataset, seed: int) -> None:
         self.projections = []

@@ -306,29 +306,16 @@ class EAMC(ClusteringMethod):
 
     def _optimizers(self) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer | None]:
         cfg, net = self.config, self.net
-        groups = [
-            {"params": net.encoders.parameters(), "lr": cfg.lr_encoder, "betas": tuple(cfg.betas_encoder)},
-            {
-                "params": [*net.cluster_hidden.parameters(), *net.cluster_output.parameters()],
-                "lr": cfg.lr_clustering,
-                "betas": tuple(cfg.betas_other),
-            },
-        ]
+        clustering = [*net.cluster_hidden.parameters(), *net.cluster_output.parameters()]
+        groups = [(net.encoders.parameters(), cfg.lr_encoder, cfg.betas_encoder)]
+        groups.append((clustering, cfg.lr_clustering, cfg.betas_other))
         if net.attention is not None:
-            groups.append(
-                {
-                    "params": net.attention.parameters(),
-                    "lr": cfg.lr_attention,
-                    "betas": tuple(cfg.betas_other),
-                }
-            )
-        gen_opt = adam(groups)
-        disc_opt = None
-        if cfg.adversarial:
-            disc_opt = adam(
-                net.discriminators.parameters(), lr=cfg.lr_discriminator, betas=tuple(cfg.betas_discriminator)
-            )
-        return gen_opt, disc_opt
+            groups.append((net.attention.parameters(), cfg.lr_attention, cfg.betas_other))
+        gen_opt = adam([{"params": p, "lr": lr, "betas": tuple(betas)} for p, lr, betas in groups])
+        if not cfg.adversarial:
+            return gen_opt, None
+        betas = tuple(cfg.betas_discriminator)
+        return gen_opt, adam(net.discriminators.parameters(), lr=cfg.lr_discriminator, betas=betas)
 
     def _shared(self, out: dict[str, Any]) -> dict[str, Any]:
         kernel_input = (

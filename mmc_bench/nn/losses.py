@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from itertools import combinations
 from typing import Any
 
 import torch
 
 Term = Callable[[Mapping[str, Any]], torch.Tensor]
+
+
+def over_view_pairs(pair_term: Callable[[Any, Any], torch.Tensor]) -> Term:
+    """A term summed over every pair of views v < w of the shared tensors' ``views``."""
+
+    def term(t: Mapping[str, Any]) -> torch.Tensor:
+        views = t["views"]
+        return sum(pair_term(views[v], views[w]) for v, w in combinations(range(len(views)), 2))
+
+    return term
 
 
 class WeightedLoss:

@@ -42,6 +42,27 @@ def optimizer_step(
     optimizer.step()
 
 
+def accumulated_step(
+    optimizer: torch.optim.Optimizer,
+    n: int,
+    chunks: Iterable[torch.Tensor],
+    chunk_loss: Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]],
+) -> dict[str, float]:
+    """One optimiser step on the mean loss over n samples, computed chunk by chunk so that memory is one
+    chunk's: each chunk's mean loss, scaled by its share of n, adds its gradient, and the sum is the
+    full-batch gradient. Returns the full-batch mean of every term."""
+    optimizer.zero_grad(set_to_none=True)
+    sums: dict[str, float] = {}
+    for index in chunks:
+        share = len(index) / n
+        total, terms = chunk_loss(index)
+        (total * share).backward()
+        for name, value in {"total": total, **terms}.items():
+            sums[name] = sums.get(name, 0.0) + float(value.detach()) * share
+    optimizer.step()
+    return sums
+
+
 def epoch_batches(
     n: int,
     batch_size: int,
