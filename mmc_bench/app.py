@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import sys
 import traceback
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
@@ -32,28 +32,27 @@ SUMMARY_KEYS = ("acc", "nmi", "nmi_geometric", "ari", "purity", "f_score", "fina
 LABEL_FREE_KEYS = ("silhouette", "calinski_harabasz", "davies_bouldin", "size_entropy", "clusters_used")
 
 
-def _path_suffix(override_dirname: str, method: str = "") -> str:
+def _path_suffix(task: list[str], method: str, exclude_keys: list[str]) -> str:
     """Extra overrides become a sub-folder, so runs that differ only in hyper-parameters never share a folder."""
-    items = ",".join(scoped_overrides(override_dirname, method))
+    items = ",".join(scoped_overrides(task, method, exclude_keys))
     return f"/{items}" if items else ""
 
 
-OVERRIDE_SEPARATOR = re.compile(r",(?![^\[]*\])")  # a comma outside [...] (lists hold commas too)
-
-
-def scoped_overrides(override_dirname: str, method: str) -> list[str]:
-    """The overrides that concern a job of ``method``: +for_method.M.KEY=V becomes method.KEY=V for method M
-    and is dropped for every other method."""
+def scoped_overrides(task: list[str], method: str, exclude_keys: list[str]) -> list[str]:
+    """The overrides that distinguish a job of ``method``: Hydra's task overrides, parsed by Hydra's own
+    parser, without the excluded keys and in the order of Hydra's override_dirname; +for_method.M.KEY=V
+    becomes method.KEY=V for method M and is dropped for every other method."""
+    parsed = OverridesParser.create().parse_overrides(overrides=list(task))
+    excluded = set(exclude_keys)
     items = []
-    for item in OVERRIDE_SEPARATOR.split(override_dirname):
-        if item.lstrip("+").startswith("for_method."):
-            item = item.lstrip("+")
-            scope, _, rest = item[len("for_method.") :].partition(".")
+    for override in sorted((o for o in parsed if o.key_or_group not in excluded), key=lambda o: o.input_line):
+        key, line = override.key_or_group, override.input_line
+        if key.startswith("for_method."):
+            scope, _, rest = line.lstrip("+~")[len("for_method.") :].partition(".")
             if scope != method:
                 continue
-            item = f"method.{rest}"
-        if item:
-            items.append(item)
+            line = f"method.{rest}"
+        items.append(line)
     return items
 
 
@@ -66,9 +65,10 @@ OmegaConf.register_new_resolver(
 register_configs()
 
 
-def variant_label(override_dirname: str, method: str = "") -> str:
+def variant_label(hydra_cfg: Any, method: str) -> str:
     """The hyper-parameter overrides that distinguish this run, without the experiment preset."""
-    items = scoped_overrides(override_dirname, method)
+    exclude_keys = hydra_cfg.job.config.override_dirname.exclude_keys
+    items = scoped_overrides(hydra_cfg.overrides.task, method, exclude_keys)
     return ",".join(item for item in items if not item.startswith("experiment="))
 
 
@@ -102,7 +102,7 @@ def _app(cfg: DictConfig) -> float:
 
 def _run_in_locked_folder(cfg: DictConfig, run_dir: Path, multirun: bool) -> tuple[str, float]:
     """(status, value returned to Hydra) of one job whose folder this process holds."""
-    variant = variant_label(HydraConfig.get().job.override_dirname, cfg.method.name)
+    variant = variant_label(HydraConfig.get(), cfg.method.name)
     warn_if_label_based(str(cfg.objective))
     previous = read_completed(run_dir)
     if previous is not None and cfg.skip_completed:
