@@ -1,4 +1,4 @@
-# make run | test | sweep | tables | benchmark | report | bench | scaling | lint. Each installs what is missing first.
+# make run | test | test-fast | sweep | tables | benchmark | report | bench | scaling | gpu-check | lint. Each installs what is missing first.
 PYTHON ?= python3
 # The CPU wheel; a machine that already has a torch (e.g. a CUDA build) keeps it.
 TORCH_SPEC ?= torch==2.13.0
@@ -9,7 +9,7 @@ PROFILE ?=
 THREADS ?= 0
 RUNS ?= outputs/benchmark
 
-.PHONY: install run test test-fast sweep tables benchmark report bench scaling lint
+.PHONY: install run test test-fast gpu-check sweep tables benchmark report bench scaling lint
 
 install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install -q "$(TORCH_SPEC)"
@@ -44,6 +44,11 @@ bench: install
 # Seconds per epoch and peak RSS per method at n = 1e4, 1e5, 1e6 (synthetic data); about an hour on 2 CPU cores.
 scaling: install
 	$(PYTHON) scripts/bench.py --scaling --out outputs/bench
+
+# Every method for a few epochs on CUDA against the same run on the CPU (outputs/gpu_check/); without CUDA it
+# says so and exits 0.
+gpu-check: install
+	$(PYTHON) -m mmc_bench.gpu_check --out outputs/gpu_check
 
 lint: install
 	$(PYTHON) -m ruff check mmc_bench scripts tests
