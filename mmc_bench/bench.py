@@ -264,6 +264,49 @@ def scaling(
     return rows
 
 
+def view_scaling(
+    methods: list[str], n: int, view_counts: list[int], dim: int, n_clusters: int, extra: list[str]
+) -> list[dict[str, Any]]:
+    """Seconds per epoch of each phase at fixed n and a growing number of views V.
+
+    'x pairs' compares each step up in V with the growth of the number of view pairs V(V-1)/2 (what DMIM's
+    and CMMC's pairwise terms need): 1.0 grows exactly as the pairs, below 1 grows slower (as V alone)."""
+    rows = []
+    for method in methods:
+        previous: dict[str, tuple[int, float]] = {}
+        for views in view_counts:
+            overrides = [
+                f"method={method}",
+                "dataset=synthetic",
+                f"dataset.n_samples={n}",
+                f"dataset.view_dims=[{','.join([str(dim)] * views)}]",
+                f"dataset.n_clusters={n_clusters}",
+                "plots=none",
+                *extra,
+                *_profile("scaling", method),
+            ]
+            timed = _subprocess(overrides, count_flops=False)
+            for phase, (seconds, epochs) in timed["phases"].items():
+                last_v, last_seconds = previous.get(phase, (views, float("nan")))
+                pairs = (views * (views - 1)) / max(last_v * (last_v - 1), 1)
+                rows.append(
+                    {
+                        "method": method,
+                        "views": views,
+                        "phase": phase,
+                        "epochs timed": epochs,
+                        "s/epoch (median)": seconds,
+                        "x views": (seconds / last_seconds) / (views / last_v)
+                        if views != last_v
+                        else float("nan"),
+                        "x pairs": (seconds / last_seconds) / pairs if views != last_v else float("nan"),
+                        **_run_columns(timed),
+                    }
+                )
+                previous[phase] = (views, seconds)
+    return rows
+
+
 def _subprocess(overrides: list[str], count_flops: bool) -> dict[str, Any]:
     command = [sys.executable, "-m", "mmc_bench.bench", "--one", json.dumps(overrides)]
     if count_flops:
@@ -294,6 +337,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", nargs="*", type=float, default=[1e4, 1e5, 1e6])
     parser.add_argument("--view-dims", nargs="*", type=int, default=[50, 50])
     parser.add_argument("--clusters", type=int, default=10)
+    parser.add_argument(
+        "--views", nargs="*", type=int, default=[2, 4, 8], help="with --scaling: view counts at n = --view-n"
+    )
+    parser.add_argument("--view-n", type=int, default=10_000)
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--flops", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -312,7 +359,15 @@ def main(argv: list[str] | None = None) -> int:
             f"Device {device}, torch threads {torch.get_num_threads()}; synthetic data, views "
             f"{args.view_dims}, K={args.clusters}; schedules: each method class's 'scaling' schedule.\n\n"
         )
-        return _write(table, header, args.out / "scaling")
+        _write(table, header, args.out / "scaling")
+        if not args.views:
+            return 0
+        dim = args.view_dims[0]
+        table = pd.DataFrame(
+            view_scaling(args.methods, args.view_n, args.views, dim, args.clusters, args.set)
+        )
+        header = f"Device {device}; synthetic data, n={args.view_n}, views of {dim} dims each, K={args.clusters}.\n\n"
+        return _write(table, header, args.out / "scaling_views")
     peak = matmul_peak(device)
     table = pd.DataFrame([row for case in args.cases for row in bench(case, args.set, peak)])
     header = f"Device {device}, torch threads {torch.get_num_threads()}, float32 matmul peak {peak / 1e9:.1f} GFLOP/s.\n\n"

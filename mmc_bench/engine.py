@@ -167,6 +167,14 @@ class Trainer:
                 scalars = means_of(scalars)
             seconds.append(time.perf_counter() - began)
             if scalars is None:
+                console.info(
+                    "%s %s converged: stopped before %s %d/%d",
+                    method.name,
+                    phase.name,
+                    phase.unit,
+                    epoch + 1,
+                    phase.epochs,
+                )
                 break
             self.log.epoch(epoch, scalars, phase=phase.name)
             for extra_phase, extra in self._pending:

@@ -92,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.cuda.get_device_name(0)
     header = f"# GPU check on {device}, torch {torch.__version__}\n\n{args.samples} synthetic samples, 'bench' schedules.\n\n"
     (args.out / "gpu_check.md").write_text(header + table.to_markdown(index=False) + "\n")
-    (args.out / "gpu_check.json").write_text(json.dumps({"device": device, "rows": rows}, indent=1, default=str))
+    (args.out / "gpu_check.json").write_text(
+        json.dumps({"device": device, "rows": rows}, indent=1, default=str)
+    )
     print(table.to_markdown(index=False))
     return 0
 

@@ -5,6 +5,7 @@ import math
 from collections import Counter
 
 import pandas as pd
+import pytest
 import torch
 
 from mmc_bench.bench import MatmulRecorder, main, matmul_floor
@@ -26,11 +27,20 @@ def test_scaling_mode_times_every_phase_at_every_size(tmp_path):
             "3",
             "--set",
             "threads=1",
+            "--views",
+            "2",
+            "4",
+            "--view-n",
+            "200",
             "--out",
             str(tmp_path),
         ]
     )
     assert code == 0
+    by_views = pd.read_csv(tmp_path / "scaling_views.csv")
+    assert list(by_views["views"]) == [2, 4] and math.isnan(by_views["x pairs"].iloc[0])
+    # 2 -> 4 views is 2x the views and 6x the pairs: the two ratios differ by that factor of 3
+    assert by_views["x views"].iloc[1] == pytest.approx(3 * by_views["x pairs"].iloc[1])
     table = pd.read_csv(tmp_path / "scaling.csv")
     assert list(table["n"]) == [200, 400] and set(table["phase"]) == {"train"}
     assert (table["epochs timed"] == 2).all() and (table["s/epoch (median)"] > 0).all()

@@ -107,9 +107,10 @@ def test_views_with_fewer_dims_than_input_dim_are_padded():
     data = synthetic(n_views=2, dims=(20, 5))
     method = DMIM(DMIMConfig(input_dim=10, epochs=2))
     method.fit_dataset(data, Trainer(RunLog()))
-    views = method._project(data)
-    assert [v.shape[1] for v in views] == [10, 10]
-    assert torch.all(views[1][:, 5:] == 0)
+    views = [method._project(data, v) for v in range(2)]
+    assert [v.shape[1] for v in views] == [10, 5]  # kept at their own size, padded batch by batch
+    padded = method._padded(views[1])
+    assert padded.shape[1] == 10 and torch.all(padded[:, 5:] == 0) and torch.equal(padded[:, :5], views[1])
 
 
 def test_minibatch_mode_runs():
@@ -119,7 +120,7 @@ def test_minibatch_mode_runs():
     assert len(log.history()) == 3
 
 
-def test_full_batch_above_the_limit_becomes_mini_batches_of_the_limit():
+def test_full_batch_above_the_limit_becomes_mini_batches_of_the_large_data_size():
     def final_loss(**cfg):
         return (
             DMIM(DMIMConfig(**{**FAST, "epochs": 3, **cfg}))
@@ -127,8 +128,9 @@ def test_full_batch_above_the_limit_becomes_mini_batches_of_the_limit():
             .final_loss
         )
 
-    assert final_loss(full_batch_limit=50) == final_loss(batch_size=50)
-    assert final_loss(full_batch_limit=50) != final_loss()
+    assert final_loss(full_batch_limit=50, large_data_batch_size=40) == final_loss(batch_size=40)
+    assert final_loss(full_batch_limit=50, large_data_batch_size=40) != final_loss()
+    assert final_loss(full_batch_limit=500, large_data_batch_size=40) == final_loss()  # n = 120: full batch
 
 
 @pytest.mark.parametrize("mini_batch", [False, True])

@@ -92,11 +92,13 @@ class DMIMConfig(MethodConfig):
     epochs: int = count(500)
     # 0 = one full batch per epoch (the reference); > 0 = shuffled mini-batches of this size, for large N.
     batch_size: int = count(0)
-    # With batch_size 0, data larger than this train in shuffled mini-batches of this size instead (the
+    # With batch_size 0, data larger than this train in shuffled mini-batches of large_data_batch_size (the
     # batch-level mutual-information terms then use the batch's marginals), so memory stays bounded.
     # In mini-batch mode each step's pseudo-labels come from Sinkhorn-Knopp on that batch's own C(x_1):
     # refreshing all n labels every few steps would cost O(n^2 / batch) per epoch.
     full_batch_limit: int = positive(65536)
+    # A step on 65536 samples holds ~1 GB of activations; at 1e6 samples this keeps the peak under 2 GB.
+    large_data_batch_size: int = positive(16384)
     # Standard deviation of the Linear layers' normal initialisation.
     init_std: float = positive(0.02)
     # first_view: argmax C(x_1) (the demo); mean_probs: mean over views.
@@ -141,7 +143,7 @@ def _sie_softmax_sample(t: dict[str, Any]) -> torch.Tensor:
     for out in t["views"]:
         z = out["mu"] + out["sigma"] * torch.randn_like(out["mu"])
         # reduction="mean" as in the demo: divided by n * latent_dim, not by n
-        total = total + F.kl_div(torch.log_softmax(z, dim=1), target, reduction="mean")
+        total = total + F.kl_div(torch.log_softmax(z, dim=1), target, reduction="none").mean()
     return total
 
 
@@ -193,15 +195,17 @@ class DMIM(ClusteringMethod):
 
     def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
         self._fit_projections(data, ctx.seed)
-        self.views = self._project(data)
+        self.views = [self._project(data, v) for v in range(data.n_views)]
         self.net = DMIMNetwork(self.config, data.n_clusters).to(ctx.device)
         self.loss = dmim_loss(self.config)
         self.optimizer = adam(self.net.parameters(), lr=self.config.lr)
         self.order = ctx.order
         self.pseudo_labels = torch.zeros(data.n_samples, dtype=torch.long, device=ctx.device)
         self.step = 0
-        # batch_size 0: one full batch, or mini-batches of full_batch_limit on data larger than that
-        self.batch_size = min(self.config.batch_size or self.config.full_batch_limit, data.n_samples)
+        cfg, n = self.config, data.n_samples  # batch_size 0: one full batch, unless n > full_batch_limit
+        self.batch_size = min(
+            cfg.batch_size or (cfg.large_data_batch_size if n > cfg.full_batch_limit else n), n
+        )
         return [Phase("train", self.config.epochs, self._epoch)]
 
     def _epoch(self, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
@@ -209,26 +213,27 @@ class DMIM(ClusteringMethod):
         for index in epoch_batches(len(self.views[0]), self.batch_size, self.order, True, self.device):
             due = self.step % self.config.sinkhorn_every == 0
             if self.config.uniform_prior and not per_batch_labels and due:
-                self._refresh_pseudo_labels(self.views[0])
-            yield self._step([v[index] for v in self.views], index, per_batch_labels)
+                self._refresh_pseudo_labels(self._padded(self.views[0]))
+            yield self._step([self._padded(v[index]) for v in self.views], index, per_batch_labels)
             self.step += 1
 
     def final_loss(self) -> dict[str, float]:
-        return self._evaluate_loss(self.views)
+        terms = self._evaluate_loss(self.views)
+        self.views = None  # the training projections (n x dims per view) are not needed any more
+        return terms
 
     def _fit_projections(self, data: MultiViewDataset, seed: int) -> None:
-        self.projections = []
-        for v in range(data.n_views):
-            dims = min(self.config.input_dim, data.view_dims[v], data.n_samples)
-            self.projections.append(PCA(n_components=dims, random_state=seed).fit(data.dense_view(v)))
+        dims = [min(self.config.input_dim, d, data.n_samples) for d in data.view_dims]
+        self.projections = [PCA(k, random_state=seed).fit(data.dense_view(v)) for v, k in enumerate(dims)]
 
-    def _project(self, data: MultiViewDataset) -> list[torch.Tensor]:
-        out = []
-        for v, pca in enumerate(self.projections):
-            padded = np.zeros((data.n_samples, self.config.input_dim), np.float32)
-            padded[:, : pca.n_components_] = pca.transform(data.dense_view(v))
-            out.append(torch.from_numpy(padded).to(self.device))
-        return out
+    def _project(self, data: MultiViewDataset, view: int) -> torch.Tensor:
+        """One view through its PCA (n x its component count; zero-padded to input_dim batch by batch, so
+        that a view with fewer dims never holds an n x input_dim copy)."""
+        projected = self.projections[view].transform(data.dense_view(view))
+        return torch.from_numpy(projected.astype(np.float32, copy=False)).to(self.device)
+
+    def _padded(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x, (0, self.config.input_dim - x.shape[1]))
 
     def _step(self, batch: list[torch.Tensor], index: torch.Tensor, per_batch_labels: bool) -> dict:
         self.net.train()
@@ -258,8 +263,9 @@ class DMIM(ClusteringMethod):
         return self._sinkhorn(first_view_output["probs"].detach())
 
     def _sinkhorn(self, probs: torch.Tensor) -> torch.Tensor:
-        cfg = self.config
-        return sinkhorn_labels(probs, cfg.sinkhorn_power, cfg.sinkhorn_max_iter, cfg.sinkhorn_tol)
+        return sinkhorn_labels(
+            probs, self.config.sinkhorn_power, self.config.sinkhorn_max_iter, self.config.sinkhorn_tol
+        )
 
     @torch.no_grad()
     def _evaluate_loss(self, views: list[torch.Tensor]) -> dict[str, float]:
@@ -270,19 +276,18 @@ class DMIM(ClusteringMethod):
         n = len(views[0])
         per_batch_labels = self.batch_size < n
         batches = [index.to(self.device) for index in full_batches(n, self.batch_size)]
-        steps = (self._loss_terms([x[i] for x in views], i, per_batch_labels) for i in batches)
+        steps = (self._loss_terms([self._padded(x[i]) for x in views], i, per_batch_labels) for i in batches)
         return means_of({"total": total, **terms} for _, total, terms in steps)
 
     @torch.no_grad()
     def predict_dataset(self, data: MultiViewDataset) -> Prediction:
         self.net.eval()
-        views = self._project(data)
-        probs = [
-            rows_in_chunks(len(x), self.eval_chunk, lambda i, x=x: self.net(x[i])["probs"], self.device)
-            for x in views
-        ]
-        soft = (
-            probs[0] if self.config.predict_from == PredictFrom.first_view else torch.stack(probs).mean(dim=0)
-        )
-        soft = soft.cpu().numpy()
-        return Prediction(labels=soft.argmax(axis=1), soft=soft, embedding=views[0].cpu().numpy())
+        first_only = self.config.predict_from == PredictFrom.first_view
+        probs, embedding = [], None
+        for v in range(1 if first_only else data.n_views):  # one projected view in memory at a time
+            x = self._project(data, v)
+            assign = lambda i, x=x: self.net(self._padded(x[i]))["probs"]  # noqa: E731
+            probs.append(rows_in_chunks(len(x), self.eval_chunk, assign, self.device))
+            embedding = self._padded(x).cpu().numpy() if v == 0 else embedding
+        soft = (probs[0] if first_only else torch.stack(probs).mean(dim=0)).cpu().numpy()
+        return Prediction(labels=soft.argmax(axis=1), soft=soft, embedding=embedding)

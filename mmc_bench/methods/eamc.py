@@ -195,13 +195,8 @@ class EAMCNetwork(nn.Module):
         fused = sum(w * h for w, h in zip(weights, hidden))
         cluster_hidden = self.cluster_hidden(fused)
         assignments = torch.softmax(self.cluster_output(cluster_hidden), dim=1)
-        return {
-            "hidden": hidden,
-            "weights": weights,
-            "fused": fused,
-            "cluster_hidden": cluster_hidden,
-            "assignments": assignments,
-        }
+        out = dict(hidden=hidden, weights=weights, fused=fused, cluster_hidden=cluster_hidden)
+        return {**out, "assignments": assignments}
 
 
 def _kernel_alignment(t: dict[str, Any]) -> torch.Tensor:
