@@ -159,13 +159,11 @@ class Trainer:
             leave=False,
         )
         seconds: list[float] = []
-        epoch = first
         for epoch in range(first, phase.epochs):
             began = time.perf_counter()
             scalars = phase.run_epoch(epoch)
             if isinstance(scalars, Iterator):  # a generator of step scalars: the epoch's means
                 scalars = means_of(scalars)
-            seconds.append(time.perf_counter() - began)
             if scalars is None:
                 console.info(
                     "%s %s converged: stopped before %s %d/%d",
@@ -176,6 +174,7 @@ class Trainer:
                     phase.epochs,
                 )
                 break
+            seconds.append(time.perf_counter() - began)
             self.log.epoch(epoch, scalars, phase=phase.name)
             for extra_phase, extra in self._pending:
                 self.log.epoch(epoch, extra, phase=extra_phase)
