@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
+from mmc_bench.config import count
 from mmc_bench.engine import Phase
 from mmc_bench.methods.base import ClusteringMethod, Prediction
 from mmc_bench.nn.kmeans import fit_kmeans
@@ -42,7 +43,7 @@ from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, optimizer_ste
 class ToyConfig:
     _target_: str = "toy_method.ToyProjection"
     name: str = "toy"
-    epochs: int = 4
+    epochs: int = count(4)
     dim: int = 3
     lr: float = 0.01
 
@@ -258,3 +259,29 @@ def test_outside_method_runs_from_the_cli(toy_dir, tmp_path):
     history = pd.read_csv(tmp_path / "run" / "history.csv")
     assert history["phase"].unique().tolist() == ["fit"] and len(history) == 4
     assert math.isfinite(history["total"].iloc[-1])
+
+
+def test_a_bad_key_in_an_outside_methods_yaml_is_one_sentence(toy_dir, tmp_path, monkeypatch, capsys):
+    from tests.conftest import run_app
+
+    extra = [f"hydra.searchpath=[file://{toy_dir / 'conf'}]", f"hydra.run.dir={tmp_path / 'run'}"]
+    code, out, err = run_app(
+        "method=toy",
+        "dataset=synthetic",
+        "+method.epoch=3",
+        *extra,
+        cwd=tmp_path,
+        monkeypatch=monkeypatch,
+        capsys=capsys,
+    )
+    assert code == 2 and "has no hyper-parameter method.'epoch'" in out + err and "Traceback" not in out + err
+    code, out, err = run_app(
+        "method=toy",
+        "dataset=synthetic",
+        "method.epochs=-1",
+        *extra,
+        cwd=tmp_path,
+        monkeypatch=monkeypatch,
+        capsys=capsys,
+    )
+    assert code == 2 and "method.epochs=-1 is out of range" in out + err

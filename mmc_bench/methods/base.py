@@ -18,7 +18,7 @@ import torch
 
 from mmc_bench.config import MethodConfig, Setting, Split, check_ranges, register_method_schema
 from mmc_bench.data.dataset import MultiViewDataset
-from mmc_bench.engine import FitContext, FitResult, Phase, Trainer, resolve_device
+from mmc_bench.engine import DEFAULT_EVAL_CHUNK, FitContext, FitResult, Phase, Trainer, resolve_device
 from mmc_bench.errors import UserError
 from mmc_bench.nn.losses import WeightedLoss
 
@@ -86,8 +86,10 @@ class ClusteringMethod:
         **params: Any,
     ):
         if isinstance(config, dict):  # a method YAML without a schema (a method outside the package)
-            params = {**{k: v for k, v in config.items() if k != "_target_"}, **params}
-            config = None
+            try:
+                config = self._config_from({k: v for k, v in config.items() if k != "_target_"}, "method.")
+            except (TypeError, ValueError) as exc:
+                raise UserError(str(exc)) from None
         if config is None:
             config = self._config_from(params)
         elif params:
@@ -97,22 +99,24 @@ class ClusteringMethod:
         self.random_state = random_state
         self.device_name = device
         self.device = torch.device("cpu")
-        self.eval_chunk = 8192
+        self.eval_chunk = DEFAULT_EVAL_CHUNK
         self.final_terms_: dict[str, float] | None = None
         self.timing_: dict[str, dict[str, float]] = {}
         self.phase_units_: dict[str, str] = {}
 
     @classmethod
-    def _config_from(cls, params: dict[str, Any]) -> MethodConfig:
+    def _config_from(cls, params: dict[str, Any], prefix: str = "") -> MethodConfig:
+        """The config from keyword hyper-parameters: unknown keys (TypeError) and out-of-range values
+        (ValueError) are refused with the key and the fix."""
         known = {f.name for f in dataclasses.fields(cls.config_class) if f.name not in ("_target_", "name")}
         unknown = sorted(set(params) - known - {"name"})
         if unknown:
             raise TypeError(
-                f"{cls.__name__} has no hyper-parameter {unknown[0]!r}; its keys are: {', '.join(sorted(known))}"
+                f"{cls.__name__} has no hyper-parameter {prefix}{unknown[0]!r}; its keys are: {', '.join(sorted(known))}"
             )
         config = cls.config_class(**params)
         try:
-            check_ranges(config, "")
+            check_ranges(config, prefix)
         except UserError as exc:
             raise ValueError(str(exc)) from None
         return config
