@@ -31,9 +31,12 @@ DEFAULT_CASES = (
     "experiment=dm2c_wikipedia_sift",
 )
 
-# Mini-batch methods first; DMIM's reference schedule is full-batch and switches to mini-batches above
-# method.full_batch_limit.
-SCALING_METHODS = ("eamc", "dm2c", "cmmc", "dec", "jecl", "dmim")
+
+def scaling_methods() -> list[str]:
+    """Every method whose class declares a 'scaling' schedule."""
+    from mmc_bench.methods import method_registry
+
+    return [name for name, cls in method_registry().items() if "scaling" in cls.schedules]
 
 
 def matmul_peak(device: torch.device, size: int = 2048, seconds: float = 2.0) -> float:
@@ -333,7 +336,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="time each method on synthetic data of each --sizes instead of the cases (outputs scaling.md/csv)",
     )
-    parser.add_argument("--methods", nargs="*", default=list(SCALING_METHODS))
+    parser.add_argument(
+        "--methods", nargs="*", default=None, help="default: every method with a scaling schedule"
+    )
     parser.add_argument("--sizes", nargs="*", type=float, default=[1e4, 1e5, 1e6])
     parser.add_argument("--view-dims", nargs="*", type=int, default=[50, 50])
     parser.add_argument("--clusters", type=int, default=10)
@@ -353,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(threads)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.scaling:
+        args.methods = args.methods or scaling_methods()
         sizes = [int(n) for n in args.sizes]
         table = pd.DataFrame(scaling(args.methods, sizes, args.view_dims, args.clusters, args.set))
         header = (

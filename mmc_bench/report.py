@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from mmc_bench.aggregate import (
     collect_runs,
@@ -18,9 +19,13 @@ from mmc_bench.aggregate import (
     select_by_label_free,
     summarize,
 )
+from mmc_bench.benchmark import PLAN as BENCHMARK_PLAN
+from mmc_bench.methods import method_registry
 
-BASELINES = ("kmeans", "kmeans_view", "kmeans_mixed", "spectral")
-METHOD_ORDER = ("eamc", "dmim", "cmmc", "jecl", "dec", "dm2c")
+# Which methods are baselines is declared by the method classes; the report's order is the benchmark plan's.
+BASELINES = tuple(name for name, cls in method_registry().items() if cls.is_baseline)
+PLAN = yaml.safe_load(BENCHMARK_PLAN.read_text())
+METHOD_ORDER = tuple(m for m in dict.fromkeys(s["method"] for s in PLAN["sweeps"]) if m not in BASELINES)
 REPORT_METRICS = ("acc", "nmi", "ari", "purity")
 MAIN_METRICS = ("acc", "nmi")
 
@@ -32,7 +37,8 @@ def _fmt(value: float, std: float = np.nan) -> str:
 
 
 def _baseline_for(setting: str) -> str:
-    return "kmeans_mixed" if setting == "mixed" else "kmeans"
+    """The k-means reference of a setting (resources/benchmark.yaml)."""
+    return PLAN["reference_baseline"].get(setting, PLAN["reference_baseline"]["paired"])
 
 
 def method_table(runs: pd.DataFrame, method: str, paper: pd.DataFrame) -> pd.DataFrame:

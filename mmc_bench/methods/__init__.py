@@ -11,3 +11,11 @@ def load_all_methods() -> None:
     for module in pkgutil.iter_modules(__path__):
         if module.name != "base":
             importlib.import_module(f"{__name__}.{module.name}")
+
+
+def method_registry() -> dict[str, type]:
+    """Every method class of the package by its registered name."""
+    from mmc_bench.methods.base import REGISTRY
+
+    load_all_methods()
+    return dict(REGISTRY)

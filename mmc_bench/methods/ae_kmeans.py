@@ -42,6 +42,7 @@ class AEKMeans(ClusteringMethod):
     """An autoencoder on the concatenated views (MSE), then k-means on the codes."""
 
     config_class = AEKMeansConfig
+    is_baseline = True
     config: AEKMeansConfig
     schedules = schedules(test="method.epochs=3 method.encoder_layers=[8,4]", quick="method.epochs=10")
     checkpointed = ("net", "optimizer")

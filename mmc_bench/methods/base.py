@@ -65,6 +65,8 @@ class ClusteringMethod:
     default_split: ClassVar[Split] = Split.none
     # Short schedules next to the method: "test" (the contract suite), "quick" and "bench" (overrides).
     schedules: ClassVar[dict[str, list[str]]] = {}
+    # A reference point for the papers' methods (reports list baselines apart).
+    is_baseline: ClassVar[bool] = False
     # Names of the attributes the engine checkpoints (modules, optimisers, tensors, plain values).
     checkpointed: ClassVar[tuple[str, ...]] = ()
 

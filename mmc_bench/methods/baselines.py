@@ -76,6 +76,8 @@ def present_means(data: MultiViewDataset) -> list[np.ndarray]:
 class LibraryBaseline(ClusteringMethod):
     """A baseline fitted by a library call in ``setup`` (no training epochs); its loss is the inertia."""
 
+    is_baseline = True
+
     def final_loss(self) -> dict[str, float] | None:
         model = getattr(self, "_model", None)
         return None if model is None else {"total": float(model.inertia_)}
@@ -132,6 +134,7 @@ class SpectralConcat(ClusteringMethod):
     training neighbour's cluster (spectral clustering has no out-of-sample rule of its own)."""
 
     config_class = SpectralConfig
+    is_baseline = True
     config: SpectralConfig
 
     def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
