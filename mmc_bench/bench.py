@@ -228,6 +228,42 @@ def _profile(name: str, method: str) -> list[str]:
     return method_schedule(method, name)
 
 
+def _time_synthetic(method: str, n: int, view_dims: list[int], n_clusters: int, extra: list[str]) -> dict:
+    """One timed run of ``method``'s scaling schedule on synthetic data of n samples and these views."""
+    overrides = [
+        f"method={method}",
+        "dataset=synthetic",
+        f"dataset.n_samples={n}",
+        f"dataset.view_dims=[{','.join(map(str, view_dims))}]",
+        f"dataset.n_clusters={n_clusters}",
+        "plots=none",
+        *extra,
+        *_profile("scaling", method),
+    ]
+    return _subprocess(overrides, count_flops=False)
+
+
+def _growth_rows(method: str, key: str, values: list[int], run, ratios) -> list[dict[str, Any]]:
+    """Per value of ``key`` (n or the view count) and phase: s/epoch, and ``ratios(seconds ratio, value,
+    previous value)`` against the previous value's s/epoch."""
+    rows, previous = [], {}
+    for value in values:
+        timed = run(value)
+        for phase, (seconds, epochs) in timed["phases"].items():
+            last_value, last_seconds = previous.get(phase, (value, float("nan")))
+            growth = ratios(seconds / last_seconds, value, last_value) if value != last_value else {}
+            row = {
+                "method": method,
+                key: value,
+                "phase": phase,
+                "epochs timed": epochs,
+                "s/epoch (median)": seconds,
+            }
+            rows.append({**row, **growth, **_run_columns(timed)})
+            previous[phase] = (value, seconds)
+    return rows
+
+
 def scaling(
     methods: list[str], sizes: list[int], view_dims: list[int], n_clusters: int, extra: list[str]
 ) -> list[dict[str, Any]]:
@@ -235,36 +271,17 @@ def scaling(
 
     'x linear' compares each step up in n with proportional growth: 1.0 is exactly linear, 1.2 is 20 % slower.
     """
-    rows = []
-    for method in methods:
-        previous: dict[str, tuple[int, float]] = {}
-        for n in sizes:
-            overrides = [
-                f"method={method}",
-                "dataset=synthetic",
-                f"dataset.n_samples={n}",
-                f"dataset.view_dims=[{','.join(map(str, view_dims))}]",
-                f"dataset.n_clusters={n_clusters}",
-                "plots=none",
-                *extra,
-                *_profile("scaling", method),
-            ]
-            timed = _subprocess(overrides, count_flops=False)
-            for phase, (seconds, epochs) in timed["phases"].items():
-                last_n, last_seconds = previous.get(phase, (n, float("nan")))
-                rows.append(
-                    {
-                        "method": method,
-                        "n": n,
-                        "phase": phase,
-                        "epochs timed": epochs,
-                        "s/epoch (median)": seconds,
-                        "x linear": (seconds / last_seconds) / (n / last_n) if n != last_n else float("nan"),
-                        **_run_columns(timed),
-                    }
-                )
-                previous[phase] = (n, seconds)
-    return rows
+    return [
+        row
+        for method in methods
+        for row in _growth_rows(
+            method,
+            "n",
+            sizes,
+            lambda n, m=method: _time_synthetic(m, n, view_dims, n_clusters, extra),
+            lambda ratio, n, last: {"x linear": ratio / (n / last)},
+        )
+    ]
 
 
 def view_scaling(
@@ -272,42 +289,23 @@ def view_scaling(
 ) -> list[dict[str, Any]]:
     """Seconds per epoch of each phase at fixed n and a growing number of views V.
 
-    'x pairs' compares each step up in V with the growth of the number of view pairs V(V-1)/2 (what DMIM's
-    and CMMC's pairwise terms need): 1.0 grows exactly as the pairs, below 1 grows slower (as V alone)."""
-    rows = []
-    for method in methods:
-        previous: dict[str, tuple[int, float]] = {}
-        for views in view_counts:
-            overrides = [
-                f"method={method}",
-                "dataset=synthetic",
-                f"dataset.n_samples={n}",
-                f"dataset.view_dims=[{','.join([str(dim)] * views)}]",
-                f"dataset.n_clusters={n_clusters}",
-                "plots=none",
-                *extra,
-                *_profile("scaling", method),
-            ]
-            timed = _subprocess(overrides, count_flops=False)
-            for phase, (seconds, epochs) in timed["phases"].items():
-                last_v, last_seconds = previous.get(phase, (views, float("nan")))
-                pairs = (views * (views - 1)) / max(last_v * (last_v - 1), 1)
-                rows.append(
-                    {
-                        "method": method,
-                        "views": views,
-                        "phase": phase,
-                        "epochs timed": epochs,
-                        "s/epoch (median)": seconds,
-                        "x views": (seconds / last_seconds) / (views / last_v)
-                        if views != last_v
-                        else float("nan"),
-                        "x pairs": (seconds / last_seconds) / pairs if views != last_v else float("nan"),
-                        **_run_columns(timed),
-                    }
-                )
-                previous[phase] = (views, seconds)
-    return rows
+    'x views' compares each step up in V with the growth of V, 'x pairs' with the growth of the number of
+    view pairs V(V-1)/2 (what DMIM's and CMMC's pairwise terms need): 1.0 grows exactly as that count."""
+
+    def ratios(ratio: float, v: int, last: int) -> dict[str, float]:
+        return {"x views": ratio / (v / last), "x pairs": ratio / ((v * (v - 1)) / max(last * (last - 1), 1))}
+
+    return [
+        row
+        for method in methods
+        for row in _growth_rows(
+            method,
+            "views",
+            view_counts,
+            lambda v, m=method: _time_synthetic(m, n, [dim] * v, n_clusters, extra),
+            ratios,
+        )
+    ]
 
 
 def _subprocess(overrides: list[str], count_flops: bool) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from mmc_bench.metrics import clustering_accuracy
 from mmc_bench.nn.contrastive import negative_entropy, nt_xent
 from mmc_bench.nn.matching import align_to
 from mmc_bench.tracking import RunLog
-from tests.test_resume import StopAtEpoch
 
 
 def nt_xent_by_loop(a: torch.Tensor, b: torch.Tensor, tau: float) -> float:
@@ -180,17 +179,6 @@ def test_concat_pseudo_labels_are_shared_by_every_view():
         synthetic(n_views=3, n=60),
     )
     assert all(np.array_equal(p, method.pseudo_labels[0]) for p in method.pseudo_labels)
-
-
-class StopInPhase(StopAtEpoch):
-    def __init__(self, stop, phase, epoch):
-        super().__init__(stop, epoch)
-        self.phase = phase
-
-    def epoch(self, epoch, scalars, phase="train"):
-        super().epoch(epoch, scalars, phase)
-        if phase != self.phase:
-            self.stop.signal_name = None
 
 
 def test_chunked_full_batch_finetune_step_equals_the_single_pass():

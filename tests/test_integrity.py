@@ -316,7 +316,9 @@ def test_a_collapsed_clustering_is_reported_without_labels(tmp_path, monkeypatch
     from mmc_bench.methods.baselines import KMeansConcat
     from mmc_bench.runner import run_experiment
 
-    monkeypatch.setattr(KMeansConcat, "predict_dataset", lambda self, data: Prediction(np.zeros(data.n_samples, int)))
+    monkeypatch.setattr(
+        KMeansConcat, "predict_dataset", lambda self, data: Prediction(np.zeros(data.n_samples, int))
+    )
     record = run_experiment(compose_config("method=kmeans", "dataset=synthetic", "plots=none"), tmp_path)
     usage = record["label_free"]
     assert (

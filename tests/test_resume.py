@@ -22,19 +22,6 @@ from tests.conftest import ROOT
 CFG = dict(epochs=12, batch_size=40, lr_encoder=1e-3, lr_clustering=1e-3, encoder_layers=[32, 32])
 
 
-class StopAtEpoch(RunLog):
-    """A log that raises the stop flag, as a signal would, once ``epoch`` has been logged."""
-
-    def __init__(self, stop: StopRequest, epoch: int):
-        super().__init__()
-        self.stop, self.at = stop, epoch
-
-    def epoch(self, epoch, scalars, phase="train"):
-        super().epoch(epoch, scalars, phase)
-        if epoch == self.at:
-            self.stop.signal_name = "SIGINT"
-
-
 def data():
     cfg = DatasetConfig(name="synthetic", source="synthetic", n_samples=120, view_dims=[8, 6], n_clusters=3)
     return load_dataset(cfg, None)
