@@ -230,7 +230,7 @@ class DM2C(ClusteringMethod):
         test="method.autoencoder_layers=[16,8] method.generator_layers=[8] method.pretrain_epochs=2 method.epochs=2 method.kmeans_n_init=2",
         quick="method.pretrain_epochs=20 method.epochs=30",
         bench="method.pretrain_epochs=4 method.epochs=6 method.kmeans_n_init=3",
-        scaling="setting=mixed method.pretrain_epochs=2 method.epochs=2 method.kmeans_n_init=1",
+        scaling="setting=mixed method.pretrain_epochs=2 method.epochs=2 method.kmeans_n_init=1 method.pretrain_lr=[1e-4]",
     )
     checkpointed = ("net", "pretrain_opt", "gen_opt", "critic_opt", "generator_steps")
 
