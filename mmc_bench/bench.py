@@ -2,8 +2,10 @@
 second, FLOPs per epoch counted by torch's FlopCounterMode, the achieved fraction of this device's measured
 dense-matmul rate, peak memory, and the phase's matmul floor: the time its epoch's matrix products take
 when replayed alone, back to back, with the same shapes and memory layouts. No implementation that does the
-same float32 products on this device can run an epoch faster than that floor. Each case runs in its own
-process so peak RSS is its own."""
+same float32 products on this device can run an epoch faster than that floor. Eager and compiled steps are
+timed side by side: one more run (compile=true) turns its compiled steps on every other epoch, eager in
+between, so both see the same load. Each run has its own process, so peak RSS is its own. The whole-run
+table times the default schedule of a few cases with compile=false, true and auto."""
 
 from __future__ import annotations
 
@@ -26,10 +28,14 @@ from torch.utils._python_dispatch import TorchDispatchMode
 DEFAULT_CASES = (
     "experiment=cmmc_bdgp",
     "method=eamc dataset=bdgp",
+    "method=eamc dataset=digits",
     "method=dmim dataset=cub",
     "experiment=jecl_cub",
     "experiment=dm2c_wikipedia_sift",
 )
+# Whole runs of the default schedule (compilation included) under each compile mode.
+WHOLE_RUN_CASES = ("method=eamc dataset=digits", "method=eamc dataset=bdgp", "experiment=dm2c_wikipedia_sift")
+COMPILE_MODES = ("false", "true", "auto")
 
 
 def scaling_methods() -> list[str]:
@@ -108,8 +114,10 @@ def _phase_medians(marks: list[tuple[str, float]]) -> dict[str, tuple[float, int
     return {p: (statistics.median(v[1:] if len(v) > 1 else v), len(v)) for p, v in phases.items()}
 
 
-def run_case(overrides: list[str], count_flops: bool) -> dict[str, Any]:
-    """One fit in this process; returns per-phase seconds (or FLOPs) per epoch."""
+def run_case(overrides: list[str], count_flops: bool, alternate: bool = False) -> dict[str, Any]:
+    """One fit in this process; returns per-phase seconds (or FLOPs) per epoch. With ``alternate`` (and
+    compile=true) the compiled steps run every other epoch and eager ones in between, so that eager and
+    compiled are timed side by side under the same load (this VM's speed drifts by up to 50 % over minutes)."""
     from mmc_bench.app import compose_run_config
     from mmc_bench.engine import Trainer
     from mmc_bench.nn import kmeans
@@ -134,6 +142,8 @@ def run_case(overrides: list[str], count_flops: bool) -> dict[str, Any]:
             now = self.read()
             self.marks.append((phase, now - self.last))
             self.last = now
+            if alternate:
+                alternation.after_epoch(phase, self.marks[-1][1])
 
     if count_flops:
         from torch.utils.flop_counter import FlopCounterMode
@@ -146,9 +156,10 @@ def run_case(overrides: list[str], count_flops: bool) -> dict[str, Any]:
         floors = {phase: matmul_floor(calls, device) for phase, calls in epoch_calls.last.items()}
     else:
         sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        alternation = Alternation(method)
         log = MarkedLog(lambda: (sync(), time.perf_counter())[1])
         start = time.perf_counter()
-        method.fit_dataset(data, Trainer(log, progress=False))
+        result = method.fit_dataset(data, Trainer(log, progress=False, compile=cfg.compile))
         total = time.perf_counter() - start
         start = time.perf_counter()
         method.predict_dataset(data)
@@ -159,12 +170,49 @@ def run_case(overrides: list[str], count_flops: bool) -> dict[str, Any]:
         out["matmul_floor_s"] = floors
     else:
         out["fit_s"] = total
+        out["compile_s"] = {phase: t["compile_s"] for phase, t in result.timing.items()}
         out["kmeans_s"] = sum(kmeans.SECONDS_SPENT)
         out["predict_s"] = predict_s
         out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        if alternate:
+            out["alternating"] = alternation.medians()
         if device.type == "cuda":
             out["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return out
+
+
+class Alternation:
+    """Turns a fit's compiled steps on and off epoch by epoch and sorts the epoch times by what ran. Per
+    phase, the first compiled epoch (it compiles) and a first eager epoch (it pays the phase's start) are
+    left out of the medians."""
+
+    def __init__(self, method: Any) -> None:
+        self.method, self.calls = method, 0
+        self.seconds: dict[str, dict[str, Any]] = {}
+
+    def _steps(self) -> list[Any]:
+        from mmc_bench.compiling import CompiledStep
+
+        return [v for v in vars(self.method).values() if isinstance(v, CompiledStep)]
+
+    def after_epoch(self, phase: str, seconds: float) -> None:
+        steps = self._steps()
+        calls = sum(step.compiled_calls for step in steps)
+        kind = "compiled" if calls > self.calls else "eager"
+        self.calls = calls
+        state = self.seconds.setdefault(phase, {"compiled": [], "eager": [], "epochs": 0, "compiled_seen": 0})
+        if state["epochs"] > 0 and not (kind == "compiled" and not state["compiled_seen"]):
+            state[kind].append(seconds)
+        state["epochs"] += 1
+        state["compiled_seen"] |= kind == "compiled"
+        for step in steps:
+            step.enabled = kind == "eager"
+
+    def medians(self) -> dict[str, dict[str, float]]:
+        def median(values: list[float]) -> float:
+            return statistics.median(values) if values else float("nan")
+
+        return {p: {k: median(t[k]) for k in ("compiled", "eager")} for p, t in self.seconds.items()}
 
 
 class EpochCalls:
@@ -189,17 +237,23 @@ def bench(case: str, extra: list[str], peak: float) -> list[dict[str, Any]]:
     method = compose_run_config(*overrides).method.name
     # Short schedules (the method class's 'bench' schedule): enough epochs per phase for a median.
     overrides += _profile("bench", method)
-    timed, flops = (_subprocess(overrides, count) for count in (False, True))
+    timed, flops = (_subprocess([*overrides, "compile=false"], count) for count in (False, True))
+    compiled = _subprocess([*overrides, "compile=true"], False, alternate=True)
     rows = []
     for phase, (seconds, epochs) in timed["phases"].items():
         phase_flops = flops["phases"].get(phase, (float("nan"), 0))[0]
         floor = flops["matmul_floor_s"].get(phase, float("nan"))
+        side_by_side = compiled["alternating"].get(phase, {"eager": float("nan"), "compiled": float("nan")})
         rows.append(
             {
                 "case": case,
                 "phase": phase,
                 "epochs timed": epochs,
                 "s/epoch (median)": seconds,
+                "eager s/epoch (alternating)": side_by_side["eager"],
+                "compiled s/epoch (alternating)": side_by_side["compiled"],
+                "x compiled": side_by_side["eager"] / side_by_side["compiled"],
+                "compile s": compiled["compile_s"].get(phase, 0.0),
                 "samples/s": timed["n_train"] / seconds if seconds > 0 else float("nan"),
                 "GFLOP/epoch": phase_flops / 1e9,
                 "% of matmul peak": 100 * phase_flops / seconds / peak if seconds > 0 else float("nan"),
@@ -208,6 +262,16 @@ def bench(case: str, extra: list[str], peak: float) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def whole_run(case: str, extra: list[str]) -> dict[str, Any]:
+    """Fit and predict seconds of the default schedule under each compile mode (compilation included)."""
+    row: dict[str, Any] = {"case": case}
+    for mode in COMPILE_MODES:
+        timed = _subprocess([*shlex.split(case), *extra, "plots=none", f"compile={mode}"], False)
+        row[f"compile={mode} s"] = timed["fit_s"] + timed["predict_s"]
+        row[f"compile={mode} compile s"] = sum(timed["compile_s"].values())
+    return row
 
 
 def _run_columns(timed: dict[str, Any]) -> dict[str, Any]:
@@ -308,10 +372,12 @@ def view_scaling(
     ]
 
 
-def _subprocess(overrides: list[str], count_flops: bool) -> dict[str, Any]:
+def _subprocess(overrides: list[str], count_flops: bool, alternate: bool = False) -> dict[str, Any]:
     command = [sys.executable, "-m", "mmc_bench.bench", "--one", json.dumps(overrides)]
     if count_flops:
         command.append("--flops")
+    if alternate:
+        command.append("--alternate")
     result = subprocess.run(
         command, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent
     )
@@ -344,11 +410,18 @@ def main(argv: list[str] | None = None) -> int:
         "--views", nargs="*", type=int, default=[2, 4, 8], help="with --scaling: view counts at n = --view-n"
     )
     parser.add_argument("--view-n", type=int, default=10_000)
+    parser.add_argument(
+        "--whole-run",
+        nargs="*",
+        default=list(WHOLE_RUN_CASES),
+        help="cases timed over their default schedule under compile=false, true and auto (none: skip)",
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--flops", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--alternate", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one is not None:
-        print(json.dumps(run_case(json.loads(args.one), args.flops)))
+        print(json.dumps(run_case(json.loads(args.one), args.flops, args.alternate)))
         return 0
     device = torch.device("cuda" if torch.cuda.is_available() and "device=cpu" not in args.set else "cpu")
     threads = next((int(s.split("=")[1]) for s in args.set if s.startswith("threads=")), 0)
@@ -375,7 +448,14 @@ def main(argv: list[str] | None = None) -> int:
     peak = matmul_peak(device)
     table = pd.DataFrame([row for case in args.cases for row in bench(case, args.set, peak)])
     header = f"Device {device}, torch threads {torch.get_num_threads()}, float32 matmul peak {peak / 1e9:.1f} GFLOP/s.\n\n"
-    return _write(table, header, args.out / "bench")
+    _write(table, header, args.out / "bench")
+    if not args.whole_run:
+        return 0
+    table = pd.DataFrame([whole_run(case, args.set) for case in args.whole_run])
+    header = (
+        f"Device {device}; whole default-schedule runs (fit + predict seconds), compilation included.\n\n"
+    )
+    return _write(table, header, args.out / "whole_run")
 
 
 def _write(table: pd.DataFrame, header: str, stem: Path) -> int:

@@ -11,6 +11,7 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from mmc_bench.compiling import compile_mode
 from mmc_bench.errors import UserError
 
 
@@ -101,6 +102,7 @@ def validate_run_config(cfg: DictConfig) -> None:
     for group in ("method", "dataset"):
         check_keys(cfg[group], f"{group}.")
     check_ranges(OmegaConf.to_object(cfg), "")
+    compile_mode(cfg.compile)
 
 
 class Setting(str, Enum):
@@ -232,6 +234,9 @@ class RunConfig:
     log_every: int = positive(10)
     # Rows per chunk of no-grad evaluation (prediction, full-data losses, features): bounds their memory.
     eval_chunk: int = positive(8192)
+    # torch.compile the method's step functions: true, false, or auto (CUDA phases long enough to pay back
+    # the compilation; eager on the CPU, where compiled steps measured slower). See docs/performance.md.
+    compile: str = "auto"
     # Continue an interrupted run from its last checkpoint.
     resume: bool = False
     # Method-specific keys in a sweep over several methods: +for_method.eamc.epochs=20 sets method.epochs for

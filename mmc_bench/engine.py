@@ -23,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mmc_bench.checkpoint import CHECKPOINT_FILE, Checkpointer
+from mmc_bench.compiling import StepCompiler, compile_seconds
 from mmc_bench.errors import UserError
 from mmc_bench.nn.training import means_of
 from mmc_bench.tracking import RunLog
@@ -100,7 +101,9 @@ def resolve_device(name: str | torch.device) -> torch.device:
 
 class Trainer:
     """Runs a method's phases. ``log`` receives every epoch's scalars (in memory only by default);
-    ``checkpoint`` saves and resumes; ``log_every`` is the epoch interval of console/app.log lines."""
+    ``checkpoint`` saves and resumes; ``log_every`` is the epoch interval of console/app.log lines;
+    ``compile`` (auto, true, false) runs the method's ``compiled_steps`` through torch.compile
+    (:mod:`mmc_bench.compiling`)."""
 
     def __init__(
         self,
@@ -109,6 +112,9 @@ class Trainer:
         log_every: int = 10,
         eval_chunk: int = DEFAULT_EVAL_CHUNK,
         progress: bool | None = None,
+        compile: str | bool = "auto",
+        compile_backend: Any = "inductor",
+        cuda_graphs: bool = False,
     ):
         self.log = log if log is not None else RunLog()
         self.checkpoint = checkpoint if checkpoint is not None else Checkpointer(None)
@@ -117,6 +123,7 @@ class Trainer:
         # A bar on a terminal only, so that a batch job's log holds lines, not bar redraws.
         self.progress = sys.stderr.isatty() if progress is None else progress
         self._pending: list[tuple[str, dict[str, float]]] = []
+        self.compile, self.compile_backend, self.cuda_graphs = compile, compile_backend, cuda_graphs
 
     def fit(
         self, method: ClusteringMethod, data: MultiViewDataset, seed: int, device: torch.device
@@ -124,17 +131,22 @@ class Trainer:
         seed_everything(seed)
         order = torch.Generator().manual_seed(seed)
         ctx = FitContext(seed, device, order, self.eval_chunk, self._record)
+        compiler = StepCompiler(self.compile, device, self.compile_backend, self.cuda_graphs)
         phases = method.setup(data, ctx)
         method.phase_units_ = {p.name: p.unit for p in phases if p.unit != "epoch"}
         position = self._resume(method, order, phases)
         timing: dict[str, dict[str, float]] = {}
-        with self.checkpoint.stop:
-            offset = 0
-            for phase in phases:
-                first = position - offset if position > offset else 0
-                if first < phase.epochs:
-                    timing[phase.name] = self._run_phase(method, phase, first, offset, order)
-                offset += phase.epochs
+        compiler.wrap(method)
+        try:
+            with self.checkpoint.stop:
+                offset = 0
+                for phase in phases:
+                    first = position - offset if position > offset else 0
+                    if first < phase.epochs:
+                        timing[phase.name] = self._run_phase(method, phase, first, offset, order, compiler)
+                    offset += phase.epochs
+        finally:
+            compiler.unwrap(method)
         method.end_fit()
         # Training is over: a fresh seed makes any sampling in the final evaluation reproducible.
         torch.manual_seed(seed)
@@ -147,10 +159,18 @@ class Trainer:
         return FitResult(final, timing)
 
     def _run_phase(
-        self, method: ClusteringMethod, phase: Phase, first: int, offset: int, order: torch.Generator
+        self,
+        method: ClusteringMethod,
+        phase: Phase,
+        first: int,
+        offset: int,
+        order: torch.Generator,
+        compiler: StepCompiler,
     ) -> dict[str, float]:
         if first == 0 and phase.start is not None:
             phase.start()
+        compiler.phase_start()
+        calls, first_compiled = compiler.compiled_calls(), None
         bar = tqdm(
             total=phase.epochs,
             initial=first,
@@ -175,6 +195,9 @@ class Trainer:
                 )
                 break
             seconds.append(time.perf_counter() - began)
+            if first_compiled is None and compiler.compiled_calls() > calls:
+                first_compiled = len(seconds) - 1
+            compiler.after_epoch(seconds, phase.epochs - epoch - 1)
             self.log.epoch(epoch, scalars, phase=phase.name)
             for extra_phase, extra in self._pending:
                 self.log.epoch(epoch, extra, phase=extra_phase)
@@ -187,7 +210,10 @@ class Trainer:
                 offset + epoch, lambda at=offset + epoch: self._state(method, order, at)
             )
         bar.close()
-        return phase_timing(seconds)
+        compile_s = compile_seconds(seconds, first_compiled)
+        if first_compiled is not None:
+            console.info("%s %s: steps compiled in %.1f s", method.name, phase.name, compile_s)
+        return phase_timing(seconds, compile_s)
 
     def _console_line(self, name: str, phase: Phase, epoch: int, scalars: dict[str, float]) -> None:
         terms = " ".join(f"{k}={v}" for k, v in main_terms(scalars).items())
@@ -238,12 +264,13 @@ def main_terms(scalars: dict[str, float], limit: int = 4) -> dict[str, str]:
     return {k: f"{scalars[k]:.4g}" for k in names}
 
 
-def phase_timing(seconds: list[float]) -> dict[str, float]:
-    """Median seconds per epoch after the first (which pays the set-up), and the epoch count."""
+def phase_timing(seconds: list[float], compile_s: float = 0.0) -> dict[str, float]:
+    """Median seconds per epoch after the first (which pays the set-up and any compilation), the epoch
+    count, and the seconds spent compiling the phase's steps."""
     steady = seconds[1:] or seconds
     return {
         "epochs": len(seconds),
         "s_per_epoch": round(statistics.median(steady), 6) if steady else 0.0,
         "first_epoch_s": round(seconds[0], 6) if seconds else 0.0,
-        "compile_s": 0.0,
+        "compile_s": round(float(compile_s), 6),
     }

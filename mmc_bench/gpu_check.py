@@ -2,7 +2,9 @@
 
 Per method: whether the labels are the same (and, if not, how far they agree under the best one-to-one
 matching of clusters), the final losses on both devices and their relative difference, seconds per
-epoch of each phase on both, and the peak CUDA memory. Written to ``--out`` (Markdown and JSON). On a
+epoch of each phase on both, the peak CUDA memory, and a third run on CUDA with compiled steps
+(``compile=true`` with inductor's CUDA graphs; without them if that fails): its seconds per epoch, compile
+seconds, and its labels against the eager CUDA run. Written to ``--out`` (Markdown and JSON). On a
 machine without CUDA it says so and exits 0, so it can stand in any script. The short 'bench' schedules
 keep the whole check to a few minutes on one GPU.
 """
@@ -24,7 +26,7 @@ METHODS = ("kmeans", "ae_kmeans", "eamc", "dmim", "cmmc", "jecl", "dec", "dm2c")
 
 
 def check_method(
-    method: str, n_samples: int, seed: int, devices: tuple[str, str] = ("cpu", "cuda")
+    method: str, n_samples: int, seed: int, devices: tuple[str, str] = ("cpu", "cuda"), compiled: bool = True
 ) -> dict[str, Any]:
     """One method on the reference device and on the checked one (``devices``), on the same data."""
     from hydra.utils import get_class
@@ -32,9 +34,8 @@ def check_method(
     from mmc_bench.app import compose_run_config
     from mmc_bench.benchmark import method_schedule
     from mmc_bench.config import Setting
-    from mmc_bench.engine import Trainer
     from mmc_bench.metrics import clustering_accuracy
-    from mmc_bench.runner import build_method, prepare_dataset
+    from mmc_bench.runner import prepare_dataset
 
     method_class = get_class(compose_run_config(f"method={method}").method._target_)
     setting = next(s for s in (Setting.paired, Setting.mixed) if s in method_class.supported_settings)
@@ -50,27 +51,56 @@ def check_method(
     ]
     out: dict[str, Any] = {"method": method}
     labels, losses = [], []
-    for side, device in zip(("reference", "checked"), devices):
+    runs = [("reference", devices[0], False), ("checked", devices[1], False)]
+    if compiled:
+        runs.append(("compiled", devices[1], True))
+    for side, device, compile_steps in runs:
         cfg = compose_run_config(*overrides, f"device={device}")
         data = prepare_dataset(cfg)
-        model = build_method(cfg.method, cfg.seed, device)
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
-        start = time.perf_counter()
-        result = model.fit_dataset(replace(data.train_part(), labels=None), Trainer(progress=False))
+        try:
+            model, result, seconds, graphs = _fit(cfg, data, device, compile_steps)
+        except Exception as exc:  # a step the compiler cannot take is a finding of the check, not its end
+            out[f"{side} error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+            continue
         labels.append(model.predict_dataset(replace(data, labels=None)).labels)
         losses.append(result.final_loss)
-        out[f"{side} ({device}) fit s"] = round(time.perf_counter() - start, 3)
+        out[f"{side} ({device}) fit s"] = round(seconds, 3)
         for phase, timing in result.timing.items():
             out[f"{side} {phase} s/epoch"] = timing["s_per_epoch"]
-        if device.startswith("cuda"):
+            if compile_steps:
+                out[f"{side} {phase} compile s"] = timing["compile_s"]
+        if compile_steps:
+            out["compiled with CUDA graphs"] = graphs
+            out["compiled labels = eager"] = bool((labels[-1] == labels[1]).all())
+        elif device.startswith("cuda"):
             out["peak CUDA MB"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     out["same labels"] = bool((labels[0] == labels[1]).all())
     out["label agreement"] = round(clustering_accuracy(labels[0], labels[1]), 4)
     out["final loss"] = losses
-    if None not in losses:
+    if None not in losses[:2]:
         out["loss rel diff"] = abs(losses[0] - losses[1]) / max(abs(losses[0]), 1e-12)
     return out
+
+
+def _fit(cfg, data, device: str, compile_steps: bool) -> tuple[Any, Any, float, bool]:
+    """One fit (compiled with CUDA graphs first, then without, when ``compile_steps``)."""
+    from mmc_bench.engine import Trainer
+    from mmc_bench.runner import build_method
+
+    for graphs in (True, False) if compile_steps and device.startswith("cuda") else (False,):
+        model = build_method(cfg.method, cfg.seed, device)
+        trainer = Trainer(progress=False, compile=compile_steps, cuda_graphs=graphs)
+        start = time.perf_counter()
+        try:
+            result = model.fit_dataset(replace(data.train_part(), labels=None), trainer)
+        except Exception:
+            if not graphs:
+                raise
+            continue
+        return model, result, time.perf_counter() - start, graphs and device.startswith("cuda")
+    raise AssertionError("unreachable")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="*", default=list(METHODS))
     parser.add_argument("--samples", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eager-only", action="store_true", help="skip the compiled CUDA run")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         print("gpu-check: no CUDA device on this machine, nothing checked (run it where a GPU is present)")
@@ -86,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for method in args.methods:
         print(f"gpu-check: {method} ...", flush=True)
-        rows.append(check_method(method, args.samples, args.seed))
+        rows.append(check_method(method, args.samples, args.seed, compiled=not args.eager_only))
     table = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     device = torch.cuda.get_device_name(0)

@@ -52,6 +52,8 @@ def run_identity(cfg: DictConfig, device_type: str) -> dict[str, Any]:
         "missing_views": None if cfg.missing_views is None else list(cfg.missing_views),
         "seed": cfg.seed,
     }
+    if str(cfg.compile).lower() != "auto":  # compiled kernels round differently (auto runs keep their hash)
+        settings["compile"] = str(cfg.compile).lower()
     canonical = json.dumps(settings, sort_keys=True, default=str)
     return {
         "settings_sha256": hashlib.sha256(canonical.encode()).hexdigest(),

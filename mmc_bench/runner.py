@@ -120,7 +120,11 @@ def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[st
     announce_resume(cfg, run_dir)
     log = RunLog(run_dir, OmegaConf.to_container(cfg.logger, resolve=True), run_name=run_name(cfg))
     trainer = Trainer(
-        log, Checkpointer(run_dir, cfg.checkpoint_every, cfg.resume), cfg.log_every, cfg.eval_chunk
+        log,
+        Checkpointer(run_dir, cfg.checkpoint_every, cfg.resume),
+        cfg.log_every,
+        cfg.eval_chunk,
+        compile=cfg.compile,
     )
     try:
         # Methods never see labels: they are kept here for scoring only.

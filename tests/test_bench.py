@@ -69,3 +69,55 @@ def test_matmul_floor_replays_each_call_count_times_with_its_layout():
         floor = matmul_floor(Counter({call: 7}), torch.device("cpu"), repeats=2)
     assert floor > 0
     assert replayed.take() == Counter({call: 1 + 2 * 7})  # one warm-up, then count calls per repeat
+
+
+def test_the_alternating_run_times_eager_and_compiled_epochs_of_one_fit():
+    from mmc_bench.bench import run_case
+
+    overrides = ["method=ae_kmeans", "dataset=synthetic", "dataset.n_samples=300", "method.epochs=6"]
+    out = run_case([*overrides, "method.encoder_layers=[8,4]", "compile=true", "threads=1"], False, True)
+    side_by_side = out["alternating"]["train"]
+    assert side_by_side["eager"] > 0 and side_by_side["compiled"] > 0
+    assert out["phases"]["train"][1] == 6 and out["compile_s"]["train"] >= 0
+
+
+def test_the_whole_run_table_has_every_compile_mode(monkeypatch, tmp_path):
+    import mmc_bench.bench as bench
+
+    def fake_run(overrides, count_flops, alternate=False):
+        mode = next(o for o in overrides if o.startswith("compile=")).split("=")[1]
+        return {
+            "fit_s": {"false": 10.0, "true": 8.0, "auto": 10.5}[mode],
+            "predict_s": 0.5,
+            "compile_s": {"train": 3.0 if mode == "true" else 0.0},
+        }
+
+    monkeypatch.setattr(bench, "_subprocess", fake_run)
+    row = bench.whole_run("method=eamc dataset=digits", ["threads=2"])
+    assert row == {
+        "case": "method=eamc dataset=digits",
+        "compile=false s": 10.5,
+        "compile=false compile s": 0.0,
+        "compile=true s": 8.5,
+        "compile=true compile s": 3.0,
+        "compile=auto s": 11.0,
+        "compile=auto compile s": 0.0,
+    }
+
+
+def test_alternation_sorts_epochs_by_what_ran_and_leaves_out_the_compiling_and_first_ones():
+    from mmc_bench.bench import Alternation
+    from mmc_bench.compiling import CompiledStep
+
+    class Method:
+        pass
+
+    method = Method()
+    method.step = step = CompiledStep(lambda x: x, backend=lambda gm, inputs: gm.forward)
+    alternation = Alternation(method)
+    for seconds in (9.0, 1.0, 0.5, 1.2, 0.7, 1.1):  # what each epoch took, compiled first
+        if step.enabled:
+            step(torch.ones(2))
+        alternation.after_epoch("train", seconds)
+    # compiled: epochs 0 (it compiles: left out), 2, 4; eager: 1, 3, 5
+    assert alternation.medians() == {"train": {"compiled": 0.6, "eager": 1.1}}

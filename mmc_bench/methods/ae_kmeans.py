@@ -46,6 +46,7 @@ class AEKMeans(ClusteringMethod):
     config: AEKMeansConfig
     schedules = schedules(test="method.epochs=3 method.encoder_layers=[8,4]", quick="method.epochs=10")
     checkpointed = ("net", "optimizer")
+    compiled_steps = ("_loss",)  # the forward pass and loss of one step (mmc_bench.compiling)
 
     def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
         self.x = torch.from_numpy(data.concatenated()).to(ctx.device)
@@ -56,10 +57,12 @@ class AEKMeans(ClusteringMethod):
 
     def _epoch(self, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
         for index in epoch_batches(len(self.x), self.config.batch_size, self.order, True, self.device):
-            batch = self.x[index]
-            loss = F.mse_loss(self.net(batch)[1], batch)
+            loss = self._loss(self.x[index])
             optimizer_step(self.optimizer, loss)
             yield {"total": loss}
+
+    def _loss(self, batch: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(self.net(batch)[1], batch)
 
     def end_fit(self) -> None:
         self.kmeans = fit_kmeans(self._codes(self.x), self.n_clusters, self.config.kmeans_n_init, self.seed)

@@ -229,10 +229,13 @@ class DM2C(ClusteringMethod):
     schedules = schedules(
         test="method.autoencoder_layers=[16,8] method.generator_layers=[8] method.pretrain_epochs=2 method.epochs=2 method.kmeans_n_init=2",
         quick="method.pretrain_epochs=20 method.epochs=30",
-        bench="method.pretrain_epochs=4 method.epochs=6 method.kmeans_n_init=3",
+        bench="method.pretrain_epochs=6 method.epochs=10 method.kmeans_n_init=3",
         scaling="setting=mixed method.pretrain_epochs=2 method.epochs=2 method.kmeans_n_init=1 method.pretrain_lr=[1e-4]",
     )
     checkpointed = ("net", "pretrain_opt", "gen_opt", "critic_opt", "generator_steps")
+    # A batch splits into its modalities' samples, whose counts change from batch to batch.
+    compiled_steps = ("_reconstruction_error", "_critic_terms", "_generator_terms")
+    dynamic_step_shapes = True
 
     def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
         cfg = self.config
@@ -241,11 +244,9 @@ class DM2C(ClusteringMethod):
         self.views = data.view_tensors(ctx.device)
         self.modality = torch.from_numpy(data.mask.argmax(axis=1)).to(ctx.device)
         self.pretrain_opt = self._pretrain_optimizer(data.n_views)
+        autoencoders = {"params": self.net.autoencoders.parameters(), "lr": cfg.lr_autoencoder}
         self.gen_opt = rmsprop(
-            [
-                {"params": self.net.autoencoders.parameters(), "lr": cfg.lr_autoencoder},
-                {"params": self.net.generator_parameters(), "lr": cfg.lr_generator},
-            ]
+            [autoencoders, {"params": self.net.generator_parameters(), "lr": cfg.lr_generator}]
         )
         self.critic_opt = rmsprop(self.net.critic_parameters(), lr=cfg.lr_critic)
         self.order, self.seed = ctx.order, ctx.seed
@@ -294,15 +295,17 @@ class DM2C(ClusteringMethod):
         """Each autoencoder alone on its own modality's samples (MSE)."""
         views, modality = self.views, self.modality
         self.net.train()
-        for v, ae in enumerate(self.net.autoencoders):
+        for v in range(len(self.net.autoencoders)):
             rows = torch.nonzero(modality == v).squeeze(1)
             for index in epoch_batches(len(rows), self.config.batch_size, self.order):
                 if len(index) < 2:  # BatchNorm needs two samples
                     continue
-                x = views[v][rows[index.to(self.device)]]
-                loss = F.mse_loss(ae.decoder(ae.encoder(x)), x)
+                loss = self._reconstruction_error(v, views[v][rows[index.to(self.device)]])
                 optimizer_step(self.pretrain_opt, loss)
                 yield {f"mse_view{v}": loss}
+
+    def _reconstruction_error(self, v: int, x: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(self.net.autoencoders[v].decoder(self._codes({v: x})[v]), x)
 
     def _adversarial_epoch(self, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
         cfg, views, modality = self.config, self.views, self.modality
@@ -325,21 +328,26 @@ class DM2C(ClusteringMethod):
     def _codes(self, x: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
         return {v: self.net.autoencoders[v].encoder(xv) for v, xv in x.items()}
 
-    def _critic_step(self, x: dict[int, torch.Tensor]) -> torch.Tensor:
+    def _critic_terms(self, x: dict[int, torch.Tensor]) -> torch.Tensor:
         with torch.no_grad():
             codes = self._codes(x)
-        loss = self.config.lambda_adversarial * critic_loss(self.net, codes)
+        return self.config.lambda_adversarial * critic_loss(self.net, codes)
+
+    def _critic_step(self, x: dict[int, torch.Tensor]) -> torch.Tensor:
+        loss = self._critic_terms(x)
         optimizer_step(self.critic_opt, loss)
         with torch.no_grad():
             for p in self.net.critic_parameters():
                 p.clamp_(-self.config.clip_value, self.config.clip_value)
         return loss.detach()
 
-    def _generator_step(self, x: dict[int, torch.Tensor]) -> dict[str, torch.Tensor]:
-        codes = self._codes(x)
-        tensors = {"x": x, "z": codes, "net": self.net}
+    def _generator_terms(self, x: dict[int, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+        tensors = {"x": x, "z": self._codes(x), "net": self.net}
         tensors["cycles"] = {m: _cycled(tensors, m) for m in self.net.others}
-        total, terms = self.loss(tensors)
+        return self.loss(tensors)
+
+    def _generator_step(self, x: dict[int, torch.Tensor]) -> dict[str, torch.Tensor]:
+        total, terms = self._generator_terms(x)
         optimizer_step(self.gen_opt, total)
         return {"total": total, **terms}
 

@@ -192,6 +192,7 @@ class DMIM(ClusteringMethod):
         test="method.epochs=5", quick="method.epochs=100", bench="method.epochs=30", scaling="method.epochs=2"
     )
     checkpointed = ("net", "optimizer", "step", "pseudo_labels")
+    compiled_steps = ("_loss_terms",)
 
     def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
         self._fit_projections(data, ctx.seed)

@@ -253,10 +253,11 @@ class EAMC(ClusteringMethod):
     schedules = schedules(
         test="method.epochs=3 method.encoder_layers=[16]",
         quick="method.epochs=50",
-        bench="method.epochs=6",
+        bench="method.epochs=10",
         scaling="method.epochs=2",
     )
     checkpointed = ("net", "gen_opt", "disc_opt", "best")
+    compiled_steps = ("_generator_terms", "_discriminator_terms")
 
     def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
         cfg = self.config
@@ -279,9 +280,8 @@ class EAMC(ClusteringMethod):
         cfg = self.config
         cycle = cfg.gen_steps + cfg.disc_steps if cfg.adversarial else 1
         self.net.train()
-        for b, index in enumerate(
-            epoch_batches(len(self.views[0]), cfg.batch_size, self.order, True, self.device)
-        ):
+        batches = epoch_batches(len(self.views[0]), cfg.batch_size, self.order, True, self.device)
+        for b, index in enumerate(batches):
             batch = [v[index] for v in self.views]
             yield (
                 self._generator_step(batch) if b % cycle < cfg.gen_steps else self._discriminator_step(batch)
@@ -324,18 +324,23 @@ class EAMC(ClusteringMethod):
             "discriminator_loss": self.config.discriminator_loss,
         }
 
-    def _generator_step(self, batch: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    def _generator_terms(self, batch: list[torch.Tensor]) -> tuple[torch.Tensor, dict, torch.Tensor]:
         out = self.net(batch)
-        total, terms = self.loss(self._shared(out))
+        return (*self.loss(self._shared(out)), out["weights"])
+
+    def _generator_step(self, batch: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        total, terms, weights = self._generator_terms(batch)
         # As in the reference code the norm is taken over every parameter, the discriminators' gradients included.
         optimizer_step(self.gen_opt, total, clip=(self.net.parameters(), self.config.clip_norm))
-        weights = {f"w_view{v}": w for v, w in enumerate(out["weights"].detach())}
-        return {"total": total, **terms, **weights}
+        return {"total": total, **terms, **{f"w_view{v}": w for v, w in enumerate(weights.detach())}}
 
-    def _discriminator_step(self, batch: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    def _discriminator_terms(self, batch: list[torch.Tensor]) -> torch.Tensor:
         with torch.no_grad():
             hidden = [encoder(x) for encoder, x in zip(self.net.encoders, batch)]
-        loss = discriminator_loss(self.net.discriminators, hidden, self.config.discriminator_loss)
+        return discriminator_loss(self.net.discriminators, hidden, self.config.discriminator_loss)
+
+    def _discriminator_step(self, batch: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        loss = self._discriminator_terms(batch)
         optimizer_step(self.disc_opt, loss)
         return {"disc": loss}
 
