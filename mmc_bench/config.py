@@ -235,7 +235,7 @@ class RunConfig:
     # Rows per chunk of no-grad evaluation (prediction, full-data losses, features): bounds their memory.
     eval_chunk: int = positive(8192)
     # torch.compile the method's step functions: true, false, or auto (CUDA phases long enough to pay back
-    # the compilation; eager on the CPU, where compiled steps measured slower). See docs/performance.md.
+    # the compilation; eager on the CPU, where they gain too little). See docs/performance.md.
     compile: str = "auto"
     # Continue an interrupted run from its last checkpoint.
     resume: bool = False
