@@ -34,6 +34,10 @@ class StopRequest:
 
     def __enter__(self) -> StopRequest:
         for sig in (signal.SIGINT, signal.SIGTERM):
+            # A signal the process was started ignoring stays ignored (a shell's background job ignores
+            # SIGINT): training must not stop on what the rest of the run would not stop on.
+            if signal.getsignal(sig) == signal.SIG_IGN:
+                continue
             try:
                 self._previous[sig] = signal.signal(sig, self._handle)
             except ValueError:  # not the main thread: leave the default behaviour

@@ -42,6 +42,8 @@ def cli(*args, cwd):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C at a terminal, also when pytest runs as a background job (whose children ignore SIGINT)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
@@ -83,13 +85,30 @@ def test_sigint_then_resume_gives_the_uninterrupted_metrics(tmp_path):
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_stop_request_turns_signals_into_a_flag(sig):
-    previous = signal.getsignal(sig)
-    with StopRequest() as stop:
-        assert not stop.requested
-        os.kill(os.getpid(), sig)
-        time.sleep(0.05)
-        assert stop.requested and stop.signal_name == signal.Signals(sig).name
-    assert signal.getsignal(sig) == previous  # handlers are restored after the run
+    # the defaults of a foreground process (a background job of a shell starts with SIGINT ignored)
+    default = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+    outer = signal.signal(sig, default)
+    try:
+        with StopRequest() as stop:
+            assert not stop.requested
+            os.kill(os.getpid(), sig)
+            time.sleep(0.05)
+            assert stop.requested and stop.signal_name == signal.Signals(sig).name
+        assert signal.getsignal(sig) == default  # handlers are restored after the run
+    finally:
+        signal.signal(sig, outer)
+
+
+def test_a_signal_the_process_was_told_to_ignore_stays_ignored():
+    outer = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with StopRequest() as stop:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            assert not stop.requested
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, outer)
 
 
 def test_checkpoint_of_an_older_format_is_refused_with_a_sentence(tmp_path):

@@ -35,9 +35,12 @@ def test_every_search_maximises_a_label_free_objective(name):
 @pytest.mark.slow
 def test_search_resumes_after_ctrl_c_and_keeps_its_trials(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # Ctrl-C at a terminal: SIGINT at its default disposition, even when pytest runs as a background job
+    # (whose children start with SIGINT ignored, and then rightly ignore it).
     first = subprocess.Popen(
         [sys.executable, "-m", "mmc_bench", *SEARCH, "hydra.sweeper.n_trials=4", "plots=none"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     deadline = time.time() + 300
     sweep = tmp_path / "outputs/sweeps/search/eamc/synthetic"
