@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,7 @@ def run_case(overrides: list[str], count_flops: bool, alternate: bool = False) -
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
-    data = prepare_dataset(cfg).train_part()
+    data = replace(prepare_dataset(cfg).train_part(), labels=None)  # as the runner: labels score only
     method = build_method(cfg.method, cfg.seed, cfg.device)
 
     class MarkedLog(RunLog):

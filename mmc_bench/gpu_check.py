@@ -62,6 +62,8 @@ def check_method(
         try:
             model, result, seconds, graphs = _fit(cfg, data, device, compile_steps)
         except Exception as exc:  # a step the compiler cannot take is a finding of the check, not its end
+            if not compile_steps:
+                raise
             out[f"{side} error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
             continue
         labels.append(model.predict_dataset(replace(data, labels=None)).labels)

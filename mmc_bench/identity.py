@@ -20,6 +20,7 @@ from typing import Any
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
+from mmc_bench.compiling import compile_mode
 from mmc_bench.config import Source
 from mmc_bench.data.build import locate_file
 from mmc_bench.storage import file_sha256
@@ -52,8 +53,8 @@ def run_identity(cfg: DictConfig, device_type: str) -> dict[str, Any]:
         "missing_views": None if cfg.missing_views is None else list(cfg.missing_views),
         "seed": cfg.seed,
     }
-    if str(cfg.compile).lower() != "auto":  # compiled kernels round differently (auto runs keep their hash)
-        settings["compile"] = str(cfg.compile).lower()
+    if compile_mode(cfg.compile) != "auto":  # compiled kernels round differently (auto runs keep their hash)
+        settings["compile"] = compile_mode(cfg.compile)
     canonical = json.dumps(settings, sort_keys=True, default=str)
     return {
         "settings_sha256": hashlib.sha256(canonical.encode()).hexdigest(),

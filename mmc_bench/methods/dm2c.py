@@ -305,7 +305,8 @@ class DM2C(ClusteringMethod):
                 yield {f"mse_view{v}": loss}
 
     def _reconstruction_error(self, v: int, x: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(self.net.autoencoders[v].decoder(self._codes({v: x})[v]), x)
+        autoencoder = self.net.autoencoders[v]
+        return F.mse_loss(autoencoder.decoder(autoencoder.encoder(x)), x)
 
     def _adversarial_epoch(self, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
         cfg, views, modality = self.config, self.views, self.modality
