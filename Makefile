@@ -48,7 +48,7 @@ scaling: install
 # Every method for a few epochs on CUDA against the same run on the CPU (outputs/gpu_check/); without CUDA it
 # says so and exits 0.
 gpu-check: install
-	$(PYTHON) -m mmc_bench.gpu_check --out outputs/gpu_check
+	$(PYTHON) -m mmc_bench.perf.gpu_check --out outputs/gpu_check
 
 lint: install
 	$(PYTHON) -m ruff check mmc_bench scripts tests

@@ -25,8 +25,8 @@ _ESTIMATORS = {
     "KMeansMixed": ("mmc_bench.methods.baselines", "KMeansMixed"),
     "Spectral": ("mmc_bench.methods.baselines", "SpectralConcat"),
     "MultiViewDataset": ("mmc_bench.data.dataset", "MultiViewDataset"),
-    "Trainer": ("mmc_bench.engine", "Trainer"),
-    "Phase": ("mmc_bench.engine", "Phase"),
+    "Trainer": ("mmc_bench.run.engine", "Trainer"),
+    "Phase": ("mmc_bench.run.engine", "Phase"),
     "ClusteringMethod": ("mmc_bench.methods.base", "ClusteringMethod"),
 }
 __all__ = [*_ESTIMATORS, "__version__"]

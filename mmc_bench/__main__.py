@@ -1,3 +1,3 @@
-from mmc_bench.app import main
+from mmc_bench.run.app import main
 
 main()

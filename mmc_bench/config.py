@@ -11,8 +11,8 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from mmc_bench.compiling import compile_mode
 from mmc_bench.errors import UserError
+from mmc_bench.run.compiling import compile_mode
 
 
 @dataclass(frozen=True)
@@ -244,7 +244,7 @@ class RunConfig:
     for_method: dict[str, Any] = field(default_factory=dict)
     # Trackers and their settings, from conf/logger/ (logger=tensorboard|csv|mlflow|wandb, or a list of them).
     logger: dict[str, Any] = field(default_factory=dict)
-    # The label-free score a run returns to a sweeper (hparams_search/): see mmc_bench/validity.py.
+    # The label-free score a run returns to a sweeper (hparams_search/): see mmc_bench/analysis/validity.py.
     objective: Objective = Objective.silhouette
     # Set by experiment/ YAMLs: the paper configuration this run follows.
     experiment_name: Optional[str] = None
@@ -269,7 +269,7 @@ def register_configs() -> None:
     store.store(group="schema/dataset", name="base", node=DatasetConfig)
     for name, schema in METHOD_SCHEMAS.items():
         store.store(group="schema/method", name=name, node=schema)
-    from mmc_bench.identity import path_tag
+    from mmc_bench.run.identity import path_tag
 
     # A user's own file is named by its stem and a hash of its path (folders and table columns).
     OmegaConf.register_new_resolver("mmc_file_tag", path_tag, replace=True)

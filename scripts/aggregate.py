@@ -3,7 +3,7 @@
 
 import sys
 
-from mmc_bench.aggregate import main
+from mmc_bench.analysis.aggregate import main
 
 if __name__ == "__main__":
     sys.exit(main())

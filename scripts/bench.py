@@ -3,7 +3,7 @@
 
 import sys
 
-from mmc_bench.bench import main
+from mmc_bench.perf.timing import main
 
 if __name__ == "__main__":
     sys.exit(main())

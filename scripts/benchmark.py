@@ -3,7 +3,7 @@
 
 import sys
 
-from mmc_bench.benchmark import main
+from mmc_bench.perf.plan import main
 
 if __name__ == "__main__":
     sys.exit(main())

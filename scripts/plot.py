@@ -3,7 +3,7 @@
 
 import sys
 
-from mmc_bench.plots import main
+from mmc_bench.analysis.plots import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,7 +3,7 @@
 
 import sys
 
-from mmc_bench.report import main
+from mmc_bench.analysis.report import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -39,14 +39,14 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproc
 
 def compose_config(*overrides: str):
     """The run config composed as the app composes it (schemas and resolvers registered)."""
-    from mmc_bench.app import compose_run_config
+    from mmc_bench.run.app import compose_run_config
 
     return compose_run_config(*overrides)
 
 
 def run_app(*args: str, cwd: Path, monkeypatch, capsys) -> tuple[int, str, str]:
     """``python -m mmc_bench ARGS`` in this process (much faster than a subprocess): exit code, stdout, stderr."""
-    import mmc_bench.app
+    import mmc_bench.run.app
 
     if not any(a.startswith("plots=") for a in args) and args[:1] != ("describe",):
         args = (*args, "plots=none")
@@ -54,7 +54,7 @@ def run_app(*args: str, cwd: Path, monkeypatch, capsys) -> tuple[int, str, str]:
     monkeypatch.setattr(sys, "argv", ["mmc_bench", *args])
     capsys.readouterr()
     try:
-        mmc_bench.app.main()
+        mmc_bench.run.app.main()
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from mmc_bench.bench import MatmulRecorder, main, matmul_floor
+from mmc_bench.perf.timing import MatmulRecorder, main, matmul_floor
 
 
 def test_scaling_mode_times_every_phase_at_every_size(tmp_path):
@@ -72,7 +72,7 @@ def test_matmul_floor_replays_each_call_count_times_with_its_layout():
 
 
 def test_the_alternating_run_times_eager_and_compiled_epochs_of_one_fit():
-    from mmc_bench.bench import run_case
+    from mmc_bench.perf.timing import run_case
 
     overrides = ["method=ae_kmeans", "dataset=synthetic", "dataset.n_samples=300", "method.epochs=6"]
     out = run_case([*overrides, "method.encoder_layers=[8,4]", "compile=true", "threads=1"], False, True)
@@ -82,7 +82,7 @@ def test_the_alternating_run_times_eager_and_compiled_epochs_of_one_fit():
 
 
 def test_the_whole_run_table_has_every_compile_mode(monkeypatch, tmp_path):
-    import mmc_bench.bench as bench
+    import mmc_bench.perf.timing as bench
 
     def fake_run(overrides, count_flops, alternate=False):
         mode = next(o for o in overrides if o.startswith("compile=")).split("=")[1]
@@ -106,8 +106,8 @@ def test_the_whole_run_table_has_every_compile_mode(monkeypatch, tmp_path):
 
 
 def test_alternation_sorts_epochs_by_what_ran_and_leaves_out_the_compiling_and_first_ones():
-    from mmc_bench.bench import Alternation
-    from mmc_bench.compiling import CompiledStep
+    from mmc_bench.perf.timing import Alternation
+    from mmc_bench.run.compiling import CompiledStep
 
     class Method:
         pass

@@ -196,7 +196,7 @@ def test_submitit_local_launcher_runs_the_sweep(tmp_path):
 def test_methods_never_receive_labels(tmp_path, monkeypatch):
 
     from mmc_bench.methods.baselines import KMeansConcat
-    from mmc_bench.runner import run_experiment
+    from mmc_bench.run.runner import run_experiment
 
     seen = []
     fit, predict = KMeansConcat.fit_dataset, KMeansConcat.predict_dataset

@@ -6,12 +6,12 @@ import torch
 
 from mmc_bench.config import DatasetConfig
 from mmc_bench.data.build import load_dataset
-from mmc_bench.engine import Trainer
 from mmc_bench.methods.cmmc import CMMC, CMMCConfig, CMMCNetwork, contrastive_loss
 from mmc_bench.metrics import clustering_accuracy
 from mmc_bench.nn.contrastive import negative_entropy, nt_xent
 from mmc_bench.nn.matching import align_to
-from mmc_bench.tracking import RunLog
+from mmc_bench.run.engine import Trainer
+from mmc_bench.run.tracking import RunLog
 
 
 def nt_xent_by_loop(a: torch.Tensor, b: torch.Tensor, tau: float) -> float:

@@ -1,4 +1,4 @@
-"""Compiled steps (mmc_bench.compiling): which calls run a graph, the auto policy, the compile time, and,
+"""Compiled steps (mmc_bench.run.compiling): which calls run a graph, the auto policy, the compile time, and,
 for every method, a compiled fit that captures its steps once (no new graph after the first epoch) and
 agrees with the eager fit."""
 
@@ -11,11 +11,17 @@ import pytest
 import torch
 from hydra.utils import get_class
 
-from mmc_bench.compiling import AUTO_MIN_PHASE_S, CompiledStep, StepCompiler, compile_mode, compile_seconds
-from mmc_bench.engine import Trainer
 from mmc_bench.errors import UserError
-from mmc_bench.runner import build_method
-from mmc_bench.tracking import RunLog
+from mmc_bench.run.compiling import (
+    AUTO_MIN_PHASE_S,
+    CompiledStep,
+    StepCompiler,
+    compile_mode,
+    compile_seconds,
+)
+from mmc_bench.run.engine import Trainer
+from mmc_bench.run.runner import build_method
+from mmc_bench.run.tracking import RunLog
 from tests.conftest import compose_config
 from tests.test_contract import case, reference_fit, toy_dir  # noqa: F401  (fixtures)
 
@@ -181,7 +187,7 @@ def test_inductor_compiled_fit_agrees_with_eager(case):  # noqa: F811
 
 
 def test_compile_is_part_of_a_run_identity_unless_auto():
-    from mmc_bench.identity import run_identity
+    from mmc_bench.run.identity import run_identity
 
     digest = lambda *o: run_identity(compose_config(*o), "cpu")["settings_sha256"]  # noqa: E731
     assert digest() == digest("compile=auto") != digest("compile=true") != digest("compile=false")

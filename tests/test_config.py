@@ -8,10 +8,10 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-import mmc_bench.app  # noqa: F401  (registers the schemas and resolvers)
-from mmc_bench.app import CONFIG_DIR
+import mmc_bench.run.app  # noqa: F401  (registers the schemas and resolvers)
 from mmc_bench.config import DatasetConfig, validate_run_config
-from mmc_bench.runner import build_method
+from mmc_bench.run.app import CONFIG_DIR
+from mmc_bench.run.runner import build_method
 
 
 def names(group: str) -> list[str]:

@@ -17,13 +17,13 @@ import pytest
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
-import mmc_bench.app  # noqa: F401  (registers schemas and resolvers)
-from mmc_bench.app import CONFIG_DIR
-from mmc_bench.checkpoint import Checkpointer, Interrupted, StopRequest
+import mmc_bench.run.app  # noqa: F401  (registers schemas and resolvers)
 from mmc_bench.config import Setting
-from mmc_bench.engine import Trainer
-from mmc_bench.runner import build_method, prepare_dataset, run_experiment
-from mmc_bench.tracking import RunLog
+from mmc_bench.run.app import CONFIG_DIR
+from mmc_bench.run.checkpoint import Checkpointer, Interrupted, StopRequest
+from mmc_bench.run.engine import Trainer
+from mmc_bench.run.runner import build_method, prepare_dataset, run_experiment
+from mmc_bench.run.tracking import RunLog
 from tests.conftest import ROOT, compose_config, run_cli
 
 TOY_MODULE = '''
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from mmc_bench.config import count
-from mmc_bench.engine import Phase
+from mmc_bench.run.engine import Phase
 from mmc_bench.methods.base import ClusteringMethod, Prediction
 from mmc_bench.nn.kmeans import fit_kmeans
 from mmc_bench.nn.training import EpochMeans, adam, epoch_batches, optimizer_step

@@ -9,12 +9,12 @@ from mmc_bench.config import DatasetConfig
 from mmc_bench.data.build import apply_split, load_dataset
 from mmc_bench.data.preprocess import preprocess_views
 from mmc_bench.data.settings import apply_setting
-from mmc_bench.engine import Trainer
 from mmc_bench.errors import UserError
 from mmc_bench.methods.baselines import KMeansMixed, KMeansMixedConfig, own_modality
 from mmc_bench.methods.dm2c import DM2C, DM2CConfig, DM2CNetwork, critic_loss, cycle_term
-from mmc_bench.runner import prepare_dataset
-from mmc_bench.tracking import RunLog
+from mmc_bench.run.engine import Trainer
+from mmc_bench.run.runner import prepare_dataset
+from mmc_bench.run.tracking import RunLog
 from tests.conftest import compose_config
 
 

@@ -6,10 +6,10 @@ import torch
 
 from mmc_bench.config import DatasetConfig
 from mmc_bench.data.build import load_dataset
-from mmc_bench.engine import Trainer
 from mmc_bench.methods.dmim import DMIM, DMIMConfig, DMIMNetwork, dmim_loss
 from mmc_bench.nn.information import iic_loss, sinkhorn_labels
-from mmc_bench.tracking import RunLog
+from mmc_bench.run.engine import Trainer
+from mmc_bench.run.tracking import RunLog
 
 
 def test_iic_hand_computed_joint():

@@ -5,15 +5,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import mmc_bench.app  # noqa: F401
+import mmc_bench.run.app  # noqa: F401
 from mmc_bench.config import DatasetConfig
 from mmc_bench.data.build import load_dataset
-from mmc_bench.engine import Trainer
 from mmc_bench.errors import TrainingDiverged
 from mmc_bench.methods.eamc import EAMC, EAMCConfig, EAMCNetwork, generator_loss
 from mmc_bench.nn.kernels import cs_divergence, ddc_orthogonality, ddc_simplex, gaussian_kernel
-from mmc_bench.runner import run_experiment
-from mmc_bench.tracking import RunLog
+from mmc_bench.run.engine import Trainer
+from mmc_bench.run.runner import run_experiment
+from mmc_bench.run.tracking import RunLog
 from tests.conftest import compose_config
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from mmc_bench.app import CONFIG_DIR
+from mmc_bench.run.app import CONFIG_DIR
 from tests.conftest import ROOT, run_app, run_cli
 
 

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from mmc_bench.aggregate import collect_runs, summarize
-from mmc_bench.checkpoint import Checkpointer
+from mmc_bench.analysis.aggregate import collect_runs, summarize
 from mmc_bench.config import validate_run_config
 from mmc_bench.errors import UserError
-from mmc_bench.identity import identity_differences, run_identity
-from mmc_bench.runner import prepare_dataset
-from mmc_bench.storage import FolderInUse, run_folder_lock
+from mmc_bench.run.checkpoint import Checkpointer
+from mmc_bench.run.identity import identity_differences, run_identity
+from mmc_bench.run.runner import prepare_dataset
+from mmc_bench.run.storage import FolderInUse, run_folder_lock
 from tests.conftest import ROOT, compose_config, run_app, run_cli
 
 
@@ -117,7 +117,7 @@ def test_a_file_is_identified_by_its_content_not_its_path(tmp_path):
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from mmc_bench.storage import run_folder_lock
+from mmc_bench.run.storage import run_folder_lock
 with run_folder_lock(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(60)
@@ -211,7 +211,7 @@ def test_an_unreadable_checkpoint_is_refused_with_one_sentence(kind, tmp_path, m
 
 
 def test_resume_without_a_checkpoint_says_it_starts_over(tmp_path, caplog):
-    from mmc_bench.runner import run_experiment
+    from mmc_bench.run.runner import run_experiment
 
     cfg = compose_config("method=kmeans", "dataset=synthetic", "resume=true", "plots=none")
     record = run_experiment(cfg, tmp_path)
@@ -286,7 +286,7 @@ def test_pca_larger_than_the_view_is_refused(size, ok):
 
 
 def test_a_users_file_is_min_max_scaled_by_default_and_says_so(tmp_path, caplog):
-    from mmc_bench.runner import run_experiment
+    from mmc_bench.run.runner import run_experiment
 
     rng = np.random.default_rng(1)
     y = np.repeat([0, 1], 40)
@@ -314,7 +314,7 @@ def test_a_users_file_is_min_max_scaled_by_default_and_says_so(tmp_path, caplog)
 def test_a_collapsed_clustering_is_reported_without_labels(tmp_path, monkeypatch, caplog):
     from mmc_bench.methods.base import Prediction
     from mmc_bench.methods.baselines import KMeansConcat
-    from mmc_bench.runner import run_experiment
+    from mmc_bench.run.runner import run_experiment
 
     monkeypatch.setattr(
         KMeansConcat, "predict_dataset", lambda self, data: Prediction(np.zeros(data.n_samples, int))
@@ -351,7 +351,7 @@ def test_empty_and_tiny_mat_files_are_one_sentence(tmp_path, content, message):
 
 
 def test_eamc_on_one_view_names_the_fix(tmp_path):
-    from mmc_bench.runner import run_experiment
+    from mmc_bench.run.runner import run_experiment
 
     cfg = compose_config("method=eamc", "dataset=synthetic", "dataset.view_dims=[5]", "plots=none")
     with pytest.raises(

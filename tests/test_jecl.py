@@ -7,13 +7,13 @@ import torch
 from mmc_bench.config import DatasetConfig
 from mmc_bench.data.build import load_dataset
 from mmc_bench.data.settings import apply_setting
-from mmc_bench.engine import Trainer
 from mmc_bench.errors import UserError
 from mmc_bench.methods.dec import DEC, DECConfig
 from mmc_bench.methods.jecl import JECL, JECLConfig
 from mmc_bench.metrics import clustering_accuracy
 from mmc_bench.nn.dec import jensen_shannon_rows, student_t_assignment, target_distribution
-from mmc_bench.tracking import RunLog
+from mmc_bench.run.engine import Trainer
+from mmc_bench.run.tracking import RunLog
 
 
 def test_student_t_assignment_hand_computed():

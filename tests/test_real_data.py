@@ -5,9 +5,9 @@ import pytest
 import scipy.sparse as sp
 from hydra import compose, initialize_config_dir
 
-import mmc_bench.app  # noqa: F401  (registers the schemas and resolvers)
-from mmc_bench.app import CONFIG_DIR
+import mmc_bench.run.app  # noqa: F401  (registers the schemas and resolvers)
 from mmc_bench.data.build import load_dataset
+from mmc_bench.run.app import CONFIG_DIR
 
 SHARED = {
     # name: (n, dims, K, has published split, sparse)

@@ -6,12 +6,12 @@ import json
 import numpy as np
 import pytest
 
-from mmc_bench.aggregate import collect_runs, summarize
+from mmc_bench.analysis.aggregate import collect_runs, summarize
 from mmc_bench.config import DatasetConfig
 from mmc_bench.data.build import load_dataset
 from mmc_bench.errors import UserError
-from mmc_bench.runner import prepare_dataset
-from mmc_bench.storage import OutputWriteError, write_atomic
+from mmc_bench.run.runner import prepare_dataset
+from mmc_bench.run.storage import OutputWriteError, write_atomic
 from tests.conftest import compose_config, run_app, run_cli
 
 
@@ -81,7 +81,7 @@ def full_disk(*args, **kwargs):
 
 
 def test_disk_full_while_writing_results_is_one_sentence(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("mmc_bench.runner.save_predictions", full_disk)
+    monkeypatch.setattr("mmc_bench.run.runner.save_predictions", full_disk)
     code, _, err = run_app(
         "method=kmeans",
         "dataset=synthetic",
@@ -98,7 +98,7 @@ def test_disk_full_while_writing_results_is_one_sentence(tmp_path, monkeypatch, 
 
 def test_disk_full_for_every_file_is_still_one_sentence(tmp_path, monkeypatch, capsys):
     """The failure record itself cannot be written either: no second error, no traceback."""
-    monkeypatch.setattr("mmc_bench.storage.os.fsync", full_disk)
+    monkeypatch.setattr("mmc_bench.run.storage.os.fsync", full_disk)
     code, _, err = run_app(
         "method=kmeans",
         "dataset=synthetic",

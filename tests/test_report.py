@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from mmc_bench.aggregate import (
+from mmc_bench.analysis.aggregate import (
     add_paper_rows,
     add_significance,
     collect_runs,
@@ -16,10 +16,10 @@ from mmc_bench.aggregate import (
     main,
     summarize,
 )
-from mmc_bench.app import CONFIG_DIR
-from mmc_bench.benchmark import PLAN, sweep_commands
-from mmc_bench.plots import main as plot_main
-from mmc_bench.report import main as report_main
+from mmc_bench.analysis.plots import main as plot_main
+from mmc_bench.analysis.report import main as report_main
+from mmc_bench.perf.plan import PLAN, sweep_commands
+from mmc_bench.run.app import CONFIG_DIR
 from tests.conftest import run_cli
 
 
@@ -172,7 +172,7 @@ def test_plot_script_writes_the_figures_of_a_tiny_run(tmp_path):
 
 
 def test_bench_phase_medians_skip_each_phases_first_epoch():
-    from mmc_bench.bench import _phase_medians, matmul_peak
+    from mmc_bench.perf.timing import _phase_medians, matmul_peak
 
     marks = [("pretrain", 9.0), ("pretrain", 1.0), ("pretrain", 3.0), ("pretrain", 2.0), ("finetune", 5.0)]
     assert _phase_medians(marks) == {"pretrain": (2.0, 4), "finetune": (5.0, 1)}
@@ -187,7 +187,7 @@ def test_swept_and_typed_booleans_are_one_configuration(tmp_path):
 
 
 def test_figure_helpers_match_clusters_to_classes_and_name_the_run():
-    from mmc_bench.plots import matched_to_classes, run_title
+    from mmc_bench.analysis.plots import matched_to_classes, run_title
 
     true = np.array([0, 0, 1, 1, 2, 2])
     predicted = np.array([5, 5, 3, 3, 3, 9])  # 5 -> class 0, 3 -> class 1, 9 -> class 2
@@ -201,7 +201,7 @@ def test_figure_helpers_match_clusters_to_classes_and_name_the_run():
 def test_loss_panels_draw_each_term_times_its_weight(tmp_path):
     import pandas as pd
 
-    from mmc_bench.plots import plot_loss_curves
+    from mmc_bench.analysis.plots import plot_loss_curves
 
     history = pd.DataFrame({"phase": ["train"] * 3, "epoch": [0, 1, 2], "total": [30.0, 20.0, 10.0],
                             "gen": [2.0, 1.5, 1.0], "ddc1": [0.9, 0.8, 0.7]})  # fmt: skip

@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 import torch
 
-from mmc_bench.checkpoint import Checkpointer, StopRequest
 from mmc_bench.config import DatasetConfig
 from mmc_bench.data.build import load_dataset
-from mmc_bench.engine import Trainer
 from mmc_bench.methods.eamc import EAMC, EAMCConfig
-from mmc_bench.tracking import RunLog
+from mmc_bench.run.checkpoint import Checkpointer, StopRequest
+from mmc_bench.run.engine import Trainer
+from mmc_bench.run.tracking import RunLog
 from tests.conftest import ROOT
 
 CFG = dict(epochs=12, batch_size=40, lr_encoder=1e-3, lr_clustering=1e-3, encoder_layers=[32, 32])

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from mmc_bench.validity import cluster_usage, internal_indices, label_free_scores, objective_value
+from mmc_bench.analysis.validity import cluster_usage, internal_indices, label_free_scores, objective_value
 
 
 def test_cluster_usage_reports_a_collapse_without_labels():
@@ -66,7 +66,7 @@ def test_objective_negates_lower_is_better_scores_and_is_nan_for_failed_runs():
 def test_backfill_adds_the_block_from_saved_predictions(tmp_path):
     import json
 
-    from mmc_bench.validity import backfill
+    from mmc_bench.analysis.validity import backfill
 
     x = np.array([[0.0], [1.0], [10.0], [11.0]])
     np.savez(tmp_path / "predictions.npz", labels=np.array([0, 0, 1, 1]), embedding=x)
@@ -81,7 +81,7 @@ def test_backfill_adds_the_block_from_saved_predictions(tmp_path):
 
 
 def test_the_objective_choices_are_the_scores_validity_knows():
+    from mmc_bench.analysis.validity import LABEL_BASED_OBJECTIVES, OBJECTIVES
     from mmc_bench.config import Objective
-    from mmc_bench.validity import LABEL_BASED_OBJECTIVES, OBJECTIVES
 
     assert [o.value for o in Objective] == [*OBJECTIVES, *LABEL_BASED_OBJECTIVES]

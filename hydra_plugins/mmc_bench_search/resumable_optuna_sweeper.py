@@ -1,5 +1,5 @@
 """Hydra's Optuna sweeper with ``n_trials`` counted over the stored study (Hydra only loads sweepers from the
-hydra_plugins namespace, hence this module; the logic is in mmc_bench.search). Hydra imports every plugin
+hydra_plugins namespace, hence this module; the logic is in mmc_bench.run.search). Hydra imports every plugin
 module at start-up, so without the search extra this module defines nothing instead of failing."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ except ImportError:  # pip install -e '.[search]' brings it; hparams_search= the
     OptunaSweeper = None
 
 if OptunaSweeper is not None:
-    from mmc_bench.search import finished_trials
+    from mmc_bench.run.search import finished_trials
 
     class ResumableOptunaSweeper(OptunaSweeper):
         """OptunaSweeper whose ``n_trials`` is the study's total, not the number of trials added by this call."""

@@ -15,11 +15,11 @@ import torch.nn.functional as F
 
 from mmc_bench.config import MethodConfig, count, positive
 from mmc_bench.data.dataset import MultiViewDataset
-from mmc_bench.engine import FitContext, Phase
 from mmc_bench.methods.base import ClusteringMethod, Prediction, schedules
 from mmc_bench.nn.blocks import Autoencoder
 from mmc_bench.nn.kmeans import fit_kmeans
 from mmc_bench.nn.training import adam, epoch_batches, optimizer_step, rows_in_chunks
+from mmc_bench.run.engine import FitContext, Phase
 
 
 @dataclass
@@ -46,7 +46,7 @@ class AEKMeans(ClusteringMethod):
     config: AEKMeansConfig
     schedules = schedules(test="method.epochs=3 method.encoder_layers=[8,4]", quick="method.epochs=10")
     checkpointed = ("net", "optimizer")
-    compiled_steps = ("_loss",)  # the forward pass and loss of one step (mmc_bench.compiling)
+    compiled_steps = ("_loss",)  # the forward pass and loss of one step (mmc_bench.run.compiling)
 
     def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
         self.x = torch.from_numpy(data.concatenated()).to(ctx.device)

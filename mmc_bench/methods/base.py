@@ -3,7 +3,7 @@
 A method subclasses :class:`ClusteringMethod`, names its config schema (``config_class``, a dataclass
 whose keys are the YAML keys) and implements ``setup`` (build networks and optimisers, return the
 phases), ``predict_dataset`` and optionally ``final_loss``. Defining the subclass registers it under the
-schema's ``name``; the engine (:mod:`mmc_bench.engine`) does the rest.
+schema's ``name``; the engine (:mod:`mmc_bench.run.engine`) does the rest.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import torch
 
 from mmc_bench.config import MethodConfig, Setting, Split, check_ranges, register_method_schema
 from mmc_bench.data.dataset import MultiViewDataset
-from mmc_bench.engine import DEFAULT_EVAL_CHUNK, FitContext, FitResult, Phase, Trainer, resolve_device
 from mmc_bench.errors import UserError
 from mmc_bench.nn.losses import WeightedLoss
+from mmc_bench.run.engine import DEFAULT_EVAL_CHUNK, FitContext, FitResult, Phase, Trainer, resolve_device
 
 # An embedding only feeds the t-SNE figure (a sample of it); above this many values (n x d) a method
 # leaves it out, since at 1e6 samples it would be the largest allocation of the whole run.

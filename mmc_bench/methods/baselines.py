@@ -10,10 +10,10 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from mmc_bench.config import MethodConfig, Setting, Split, count, positive
 from mmc_bench.data.dataset import MultiViewDataset
-from mmc_bench.engine import FitContext, Phase
 from mmc_bench.errors import UserError
 from mmc_bench.methods.base import ClusteringMethod, Prediction, schedules
 from mmc_bench.nn.kmeans import fit_kmeans
+from mmc_bench.run.engine import FitContext, Phase
 
 
 @dataclass

@@ -22,7 +22,6 @@ from torch import nn
 
 from mmc_bench.config import MethodConfig, count, positive
 from mmc_bench.data.dataset import MultiViewDataset
-from mmc_bench.engine import FitContext, Phase
 from mmc_bench.errors import UserError
 from mmc_bench.methods.base import ClusteringMethod, Prediction, keeps_embedding, schedules
 from mmc_bench.nn.blocks import Autoencoder, mlp
@@ -38,6 +37,7 @@ from mmc_bench.nn.training import (
     rows_in_chunks,
     sequential_batches,
 )
+from mmc_bench.run.engine import FitContext, Phase
 
 
 class HeadDepth(str, Enum):

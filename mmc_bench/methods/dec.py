@@ -18,7 +18,6 @@ from torch import nn
 
 from mmc_bench.config import MethodConfig, Setting, count, positive
 from mmc_bench.data.dataset import MultiViewDataset
-from mmc_bench.engine import FitContext, Phase
 from mmc_bench.methods.base import ClusteringMethod, Prediction, schedules
 from mmc_bench.methods.baselines import concatenate_imputed, present_means
 from mmc_bench.nn.blocks import Autoencoder
@@ -33,6 +32,7 @@ from mmc_bench.nn.training import (
     rows_in_chunks,
     sgd,
 )
+from mmc_bench.run.engine import FitContext, Phase
 
 
 @dataclass

@@ -21,13 +21,13 @@ from torch import nn
 
 from mmc_bench.config import MethodConfig, Setting, Split, count, positive
 from mmc_bench.data.dataset import MultiViewDataset
-from mmc_bench.engine import FitContext, Phase
 from mmc_bench.errors import UserError
 from mmc_bench.methods.base import ClusteringMethod, Prediction, schedules
 from mmc_bench.nn.blocks import mlp
 from mmc_bench.nn.kmeans import fit_kmeans
 from mmc_bench.nn.losses import WeightedLoss
 from mmc_bench.nn.training import adam, epoch_batches, optimizer_step, rmsprop, sequential_batches
+from mmc_bench.run.engine import FitContext, Phase
 
 
 @dataclass

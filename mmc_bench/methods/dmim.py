@@ -23,7 +23,6 @@ from torch.distributions import Normal, kl_divergence
 
 from mmc_bench.config import MethodConfig, count, positive
 from mmc_bench.data.dataset import MultiViewDataset
-from mmc_bench.engine import FitContext, Phase
 from mmc_bench.methods.base import ClusteringMethod, Prediction, schedules
 from mmc_bench.nn.information import iic_loss, sinkhorn_labels
 from mmc_bench.nn.losses import WeightedLoss, over_view_pairs
@@ -35,6 +34,7 @@ from mmc_bench.nn.training import (
     optimizer_step,
     rows_in_chunks,
 )
+from mmc_bench.run.engine import FitContext, Phase
 
 
 class KLMode(str, Enum):

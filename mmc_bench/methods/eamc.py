@@ -21,7 +21,6 @@ from torch import nn
 
 from mmc_bench.config import MethodConfig, count, positive
 from mmc_bench.data.dataset import MultiViewDataset
-from mmc_bench.engine import FitContext, Phase
 from mmc_bench.errors import UserError
 from mmc_bench.methods.base import ClusteringMethod, Prediction, keeps_embedding, schedules
 from mmc_bench.nn.blocks import ConvEncoder, he_init, mlp
@@ -36,6 +35,7 @@ from mmc_bench.nn.training import (
     rows_in_chunks,
     sequential_batches,
 )
+from mmc_bench.run.engine import FitContext, Phase
 
 
 class KernelInput(str, Enum):

@@ -119,11 +119,11 @@ def run_case(overrides: list[str], count_flops: bool, alternate: bool = False) -
     """One fit in this process; returns per-phase seconds (or FLOPs) per epoch. With ``alternate`` (and
     compile=true) the compiled steps run every other epoch and eager ones in between, so that eager and
     compiled are timed side by side under the same load (this VM's speed drifts by up to 50 % over minutes)."""
-    from mmc_bench.app import compose_run_config
-    from mmc_bench.engine import Trainer
     from mmc_bench.nn import kmeans
-    from mmc_bench.runner import build_method, prepare_dataset, resolve_device, seed_everything
-    from mmc_bench.tracking import RunLog
+    from mmc_bench.run.app import compose_run_config
+    from mmc_bench.run.engine import Trainer
+    from mmc_bench.run.runner import build_method, prepare_dataset, resolve_device, seed_everything
+    from mmc_bench.run.tracking import RunLog
 
     cfg = compose_run_config(*overrides)
     seed_everything(cfg.seed)
@@ -192,7 +192,7 @@ class Alternation:
         self.seconds: dict[str, dict[str, Any]] = {}
 
     def _steps(self) -> list[Any]:
-        from mmc_bench.compiling import CompiledStep
+        from mmc_bench.run.compiling import CompiledStep
 
         return [v for v in vars(self.method).values() if isinstance(v, CompiledStep)]
 
@@ -232,7 +232,7 @@ class EpochCalls:
 
 
 def bench(case: str, extra: list[str], peak: float) -> list[dict[str, Any]]:
-    from mmc_bench.app import compose_run_config
+    from mmc_bench.run.app import compose_run_config
 
     overrides = shlex.split(case) + extra + ["plots=none"]
     method = compose_run_config(*overrides).method.name
@@ -288,7 +288,7 @@ def _run_columns(timed: dict[str, Any]) -> dict[str, Any]:
 
 
 def _profile(name: str, method: str) -> list[str]:
-    from mmc_bench.benchmark import method_schedule
+    from mmc_bench.perf.plan import method_schedule
 
     return method_schedule(method, name)
 
@@ -374,13 +374,13 @@ def view_scaling(
 
 
 def _subprocess(overrides: list[str], count_flops: bool, alternate: bool = False) -> dict[str, Any]:
-    command = [sys.executable, "-m", "mmc_bench.bench", "--one", json.dumps(overrides)]
+    command = [sys.executable, "-m", "mmc_bench.perf.timing", "--one", json.dumps(overrides)]
     if count_flops:
         command.append("--flops")
     if alternate:
         command.append("--alternate")
     result = subprocess.run(
-        command, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent
+        command, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2]
     )
     if result.returncode != 0:
         raise SystemExit(f"error: bench case {' '.join(overrides)} failed:\n{result.stderr[-2000:]}")

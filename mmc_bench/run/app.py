@@ -16,14 +16,14 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from mmc_bench.callbacks import record_job_outcome
+from mmc_bench.analysis.validity import LABEL_BASED_OBJECTIVES, OBJECTIVES, objective_value
 from mmc_bench.config import apply_method_scoped_keys, register_configs
 from mmc_bench.describe import help_text
 from mmc_bench.errors import UserError
-from mmc_bench.identity import identity_differences, run_identity
-from mmc_bench.runner import METRICS_FILE, failure_record, read_completed, resolve_device, run_experiment
-from mmc_bench.storage import run_folder_lock, write_failure_message, write_json_atomic, write_text_atomic
-from mmc_bench.validity import LABEL_BASED_OBJECTIVES, OBJECTIVES, objective_value
+from mmc_bench.run.callbacks import record_job_outcome
+from mmc_bench.run.identity import identity_differences, run_identity
+from mmc_bench.run.runner import METRICS_FILE, failure_record, read_completed, resolve_device, run_experiment
+from mmc_bench.run.storage import run_folder_lock, write_failure_message, write_json_atomic, write_text_atomic
 
 log = logging.getLogger("mmc_bench")
 # Bad input or an unusable folder: 2; training failed (diverged) or crashed: 1; stopped by a signal: 130.
@@ -74,7 +74,7 @@ def variant_label(hydra_cfg: Any, method: str) -> str:
 
 # The configs ship inside the package (mmc_bench/conf; conf/ at the top of the checkout links to it), so an
 # installed mmc-bench finds them from any folder.
-CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
@@ -149,7 +149,7 @@ def warn_if_label_based(objective: str) -> None:
 
 
 def check_same_run(previous: dict[str, Any], cfg: DictConfig, run_dir: Path) -> None:
-    """A completed result is only reused for the run it was computed for (see mmc_bench.identity)."""
+    """A completed result is only reused for the run it was computed for (see mmc_bench.run.identity)."""
     if "identity" not in previous:
         print(f"note: {run_dir} was completed before run identities were recorded; it is reused as it is")
         return

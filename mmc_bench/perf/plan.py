@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-PLAN = Path(__file__).resolve().parent / "resources" / "benchmark.yaml"
+PLAN = Path(__file__).resolve().parent.parent / "resources" / "benchmark.yaml"
 
 
 PROFILES = ("quick", "bench", "scaling")
@@ -20,7 +20,7 @@ def method_schedule(method: str, profile: str) -> list[str]:
     """The overrides of a short schedule, declared next to the method (its class's ``schedules``)."""
     from hydra.utils import get_class
 
-    from mmc_bench.app import compose_run_config
+    from mmc_bench.run.app import compose_run_config
 
     target = compose_run_config(f"method={method}").method._target_
     return list(get_class(target).schedules.get(profile, []))

@@ -31,11 +31,11 @@ def check_method(
     """One method on the reference device and on the checked one (``devices``), on the same data."""
     from hydra.utils import get_class
 
-    from mmc_bench.app import compose_run_config
-    from mmc_bench.benchmark import method_schedule
     from mmc_bench.config import Setting
     from mmc_bench.metrics import clustering_accuracy
-    from mmc_bench.runner import prepare_dataset
+    from mmc_bench.perf.plan import method_schedule
+    from mmc_bench.run.app import compose_run_config
+    from mmc_bench.run.runner import prepare_dataset
 
     method_class = get_class(compose_run_config(f"method={method}").method._target_)
     setting = next(s for s in (Setting.paired, Setting.mixed) if s in method_class.supported_settings)
@@ -88,8 +88,8 @@ def check_method(
 
 def _fit(cfg, data, device: str, compile_steps: bool) -> tuple[Any, Any, float, bool]:
     """One fit (compiled with CUDA graphs first, then without, when ``compile_steps``)."""
-    from mmc_bench.engine import Trainer
-    from mmc_bench.runner import build_method
+    from mmc_bench.run.engine import Trainer
+    from mmc_bench.run.runner import build_method
 
     for graphs in (True, False) if compile_steps and device.startswith("cuda") else (False,):
         model = build_method(cfg.method, cfg.seed, device)

@@ -22,11 +22,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mmc_bench.checkpoint import CHECKPOINT_FILE, Checkpointer
-from mmc_bench.compiling import StepCompiler, compile_seconds
 from mmc_bench.errors import UserError
 from mmc_bench.nn.training import means_of
-from mmc_bench.tracking import RunLog
+from mmc_bench.run.checkpoint import CHECKPOINT_FILE, Checkpointer
+from mmc_bench.run.compiling import StepCompiler, compile_seconds
+from mmc_bench.run.tracking import RunLog
 
 if TYPE_CHECKING:
     from mmc_bench.data.dataset import MultiViewDataset
@@ -103,7 +103,7 @@ class Trainer:
     """Runs a method's phases. ``log`` receives every epoch's scalars (in memory only by default);
     ``checkpoint`` saves and resumes; ``log_every`` is the epoch interval of console/app.log lines;
     ``compile`` (auto, true, false) runs the method's ``compiled_steps`` through torch.compile
-    (:mod:`mmc_bench.compiling`)."""
+    (:mod:`mmc_bench.run.compiling`)."""
 
     def __init__(
         self,

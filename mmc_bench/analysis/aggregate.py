@@ -12,15 +12,15 @@ import pandas as pd
 import yaml
 from scipy.stats import spearmanr, wilcoxon
 
+from mmc_bench.analysis.validity import OBJECTIVES
 from mmc_bench.metrics import METRIC_NAMES
-from mmc_bench.validity import OBJECTIVES
 
 DEFAULT_METRICS = ("acc", "nmi", "ari", "purity")
 # The label-free block of metrics.json, shown in its own table (never ranked against label scores).
 LABEL_FREE_METRICS = ("silhouette", "calinski_harabasz", "davies_bouldin", "size_entropy", "clusters_used")
 PROTOCOLS = ("mean", "best-loss", "both", *(f"select:{k}" for k in OBJECTIVES))
 LAYOUTS = ("methods", "datasets")
-PAPER_RESULTS = Path(__file__).resolve().parent / "resources" / "paper_results.yaml"
+PAPER_RESULTS = Path(__file__).resolve().parent.parent / "resources" / "paper_results.yaml"
 SIGNIFICANCE_LEVEL = 0.05
 
 

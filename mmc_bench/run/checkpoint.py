@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from mmc_bench.errors import UserError
-from mmc_bench.storage import write_atomic
+from mmc_bench.run.storage import write_atomic
 
 CHECKPOINT_FILE = "checkpoint.pt"
 

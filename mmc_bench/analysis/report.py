@@ -12,15 +12,15 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from mmc_bench.aggregate import (
+from mmc_bench.analysis.aggregate import (
     collect_runs,
     label_free_agreement,
     load_paper_results,
     select_by_label_free,
     summarize,
 )
-from mmc_bench.benchmark import PLAN as BENCHMARK_PLAN
 from mmc_bench.methods import method_registry
+from mmc_bench.perf.plan import PLAN as BENCHMARK_PLAN
 
 # Which methods are baselines is declared by the method classes; the report's order is the benchmark plan's.
 BASELINES = tuple(name for name, cls in method_registry().items() if cls.is_baseline)

@@ -19,20 +19,20 @@ from hydra.utils import get_class, to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
 from mmc_bench import __version__
-from mmc_bench.checkpoint import CHECKPOINT_FILE, Checkpointer, Interrupted
+from mmc_bench.analysis.validity import label_free_scores
 from mmc_bench.config import Plots, Setting, Split, validate_run_config
 from mmc_bench.data.build import apply_split, load_dataset
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.data.preprocess import preprocess_views
 from mmc_bench.data.settings import apply_setting
-from mmc_bench.engine import Trainer, resolve_device, seed_everything
 from mmc_bench.errors import TrainingDiverged, UserError
-from mmc_bench.identity import run_identity
 from mmc_bench.methods.base import ClusteringMethod, Prediction, keeps_embedding
 from mmc_bench.metrics import evaluate
-from mmc_bench.storage import write_atomic, write_json_atomic, write_text_atomic
-from mmc_bench.tracking import RunLog
-from mmc_bench.validity import label_free_scores
+from mmc_bench.run.checkpoint import CHECKPOINT_FILE, Checkpointer, Interrupted
+from mmc_bench.run.engine import Trainer, resolve_device, seed_everything
+from mmc_bench.run.identity import run_identity
+from mmc_bench.run.storage import write_atomic, write_json_atomic, write_text_atomic
+from mmc_bench.run.tracking import RunLog
 
 METRICS_FILE = "metrics.json"
 # Lines for the console and app.log (Hydra sends this logger to both).
@@ -181,7 +181,7 @@ def announce_resume(cfg: DictConfig, run_dir: Path) -> None:
 
 def draw_figures(run_dir: Path, tsne: bool) -> None:
     """Figures are a convenience: a failure to draw them is reported and never fails the run."""
-    from mmc_bench.plots import plot_run
+    from mmc_bench.analysis.plots import plot_run
 
     try:
         plot_run(run_dir, tsne=tsne)

@@ -92,7 +92,7 @@ def objective_value(record: dict, name: str) -> float:
 def backfill(run_dir: Path) -> bool:
     """Add the label-free block to a completed run recorded before it existed, from its saved predictions
     (the embedding and labels in predictions.npz; the run's own seed samples the silhouette)."""
-    from mmc_bench.storage import write_json_atomic
+    from mmc_bench.run.storage import write_json_atomic
 
     path = run_dir / "metrics.json"
     record = json.loads(path.read_text())

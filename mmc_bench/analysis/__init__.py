@@ -1,0 +1,1 @@
+"""Reading run folders: tables, the report, figures and label-free scores."""

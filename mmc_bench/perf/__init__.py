@@ -1,0 +1,1 @@
+"""Timings and the benchmark plan: seconds per epoch, the whole-benchmark runner, the CUDA check."""
