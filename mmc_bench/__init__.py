@@ -1,7 +1,10 @@
-"""mmc_bench: deep multi-modal clustering methods as scikit-learn-style estimators, and their runner.
+"""mmc_bench: deep multi-modal clustering methods as scikit-learn estimators, and their runner.
 
 from mmc_bench import EAMC
 labels = EAMC(n_clusters=10, epochs=100).fit_predict([x_view0, x_view1])
+
+Every registered method is an attribute under its public name (``mmc_bench.registry.estimators()``),
+imported on first use, so that ``import mmc_bench`` (and ``--help``) stays light.
 """
 
 from __future__ import annotations
@@ -11,33 +14,26 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-# Public name -> (module, class). Imported on first use, so that `import mmc_bench` stays light.
-_ESTIMATORS = {
-    "EAMC": ("mmc_bench.methods.eamc", "EAMC"),
-    "DMIM": ("mmc_bench.methods.dmim", "DMIM"),
-    "CMMC": ("mmc_bench.methods.cmmc", "CMMC"),
-    "JECL": ("mmc_bench.methods.jecl", "JECL"),
-    "DEC": ("mmc_bench.methods.dec", "DEC"),
-    "DM2C": ("mmc_bench.methods.dm2c", "DM2C"),
-    "AEKMeans": ("mmc_bench.methods.ae_kmeans", "AEKMeans"),
-    "KMeans": ("mmc_bench.methods.baselines", "KMeansConcat"),
-    "KMeansView": ("mmc_bench.methods.baselines", "KMeansView"),
-    "KMeansMixed": ("mmc_bench.methods.baselines", "KMeansMixed"),
-    "Spectral": ("mmc_bench.methods.baselines", "SpectralConcat"),
+# The building blocks besides the estimators: public name -> (module, attribute).
+_CORE = {
     "MultiViewDataset": ("mmc_bench.data.dataset", "MultiViewDataset"),
     "Trainer": ("mmc_bench.run.engine", "Trainer"),
     "Phase": ("mmc_bench.run.engine", "Phase"),
     "ClusteringMethod": ("mmc_bench.methods.base", "ClusteringMethod"),
 }
-__all__ = [*_ESTIMATORS, "__version__"]
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _ESTIMATORS:
-        raise AttributeError(f"module 'mmc_bench' has no attribute {name!r}")
-    module, attribute = _ESTIMATORS[name]
-    return getattr(importlib.import_module(module), attribute)
+    registry = importlib.import_module("mmc_bench.registry")
+    if name == "registry":
+        return registry
+    if name in _CORE:
+        module, attribute = _CORE[name]
+        return getattr(importlib.import_module(module), attribute)
+    if name == "__all__":
+        return [*sorted(registry.estimators()), *_CORE, "__version__", "registry"]
+    return registry.public_name(name)
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return sorted(__getattr__("__all__"))

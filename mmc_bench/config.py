@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Optional
 
-from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from mmc_bench import registry
 from mmc_bench.errors import UserError
-from mmc_bench.run.compiling import compile_mode
+
+COMPILE_MODES = ("auto", "true", "false")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,16 @@ def count(default: int) -> Any:
 def positive(default: Any) -> Any:
     """A size, interval or rate that must be above 0 (batch sizes, intervals, learning rates)."""
     return ranged(default, 0, low_open=True)
+
+
+def compile_mode(value: Any) -> str:
+    """``true``/``false`` (bools from the command line included) or ``auto``; anything else is refused."""
+    mode = str(value).lower()
+    if mode not in COMPILE_MODES:
+        raise UserError(
+            f"compile={value} is not a compile mode; use compile=auto, compile=true or compile=false"
+        )
+    return mode
 
 
 def check_ranges(node: Any, prefix: str) -> None:
@@ -196,8 +207,15 @@ class DatasetConfig:
 
 @dataclass
 class MethodConfig:
+    """The base of every method schema; a subclass that sets ``name`` registers itself (mmc_bench.registry)."""
+
     _target_: str = MISSING
     name: str = MISSING
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            registry.add_schema(cls.__dict__["name"], cls)
 
 
 @dataclass
@@ -248,28 +266,3 @@ class RunConfig:
     objective: Objective = Objective.silhouette
     # Set by experiment/ YAMLs: the paper configuration this run follows.
     experiment_name: Optional[str] = None
-
-
-# Filled as method modules are imported: defining a method class registers its schema (methods/base.py).
-METHOD_SCHEMAS: dict[str, type[MethodConfig]] = {}
-
-
-def register_method_schema(name: str, schema: type[MethodConfig]) -> None:
-    METHOD_SCHEMAS[name] = schema
-
-
-def register_configs() -> None:
-    """Put every schema in Hydra's ConfigStore; YAML files name them in their defaults list."""
-    from mmc_bench.methods import load_all_methods
-
-    load_all_methods()
-    store = ConfigStore.instance()
-    # Schemas live in their own groups so that they are not listed as datasets or methods.
-    store.store(name="run_schema", node=RunConfig)
-    store.store(group="schema/dataset", name="base", node=DatasetConfig)
-    for name, schema in METHOD_SCHEMAS.items():
-        store.store(group="schema/method", name=name, node=schema)
-    from mmc_bench.run.identity import path_tag
-
-    # A user's own file is named by its stem and a hash of its path (folders and table columns).
-    OmegaConf.register_new_resolver("mmc_file_tag", path_tag, replace=True)

@@ -75,6 +75,7 @@ def test_compile_seconds_is_the_first_compiled_epoch_less_the_steady_ones():
 
 class Steps:
     compiled_steps = ("double",)
+    dynamic_step_shapes = False
 
     def double(self, x):
         return 2 * x

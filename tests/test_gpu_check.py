@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mmc_bench import gpu_check
+from mmc_bench.perf import gpu_check
 
 
 def test_without_cuda_it_says_so_and_exits_zero(monkeypatch, capsys, tmp_path):

@@ -78,7 +78,7 @@ def fit(method_cls, config_cls, data, log=None, checkpoint=None, **overrides):
 
 def test_initial_alignment_recovers_a_known_permutation_of_centroids():
     method = JECL(JECLConfig(**FAST))
-    method.device, method.n_clusters = torch.device("cpu"), 3
+    method.device_, method.n_clusters = torch.device("cpu"), 3
     method.centroids = torch.nn.Parameter(torch.arange(12.0).reshape(2, 3, 2))
     original = method.centroids[1].detach().clone()
     view0 = np.array([0, 0, 1, 1, 2, 2, 2])

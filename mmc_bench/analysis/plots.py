@@ -24,7 +24,8 @@ from mmc_bench.metrics import hungarian_map  # noqa: E402
 
 TSNE_POINTS = 800
 PANELS_PER_ROW = 4
-NOT_LOSSES = ("epoch", "clusters_used", "skipped_batches", "realigned", "label_change")
+# History columns that are not logged terms.
+BOOKKEEPING = ("phase", "epoch")
 
 
 def run_title(record: dict[str, Any]) -> str:
@@ -47,10 +48,12 @@ def plot_loss_curves(
     if not phases:
         return drawn
     weights, units = record.get("loss_weights") or {}, record.get("phase_units") or {}
+    # The method's declared diagnostics and view weights (metrics.json) are not loss terms.
+    skipped = {*BOOKKEEPING, *(record.get("diagnostics") or ()), *view_weight_columns(history, record)}
     panels = {
         phase: [
             t for t in history[history["phase"] == phase].dropna(axis=1, how="all").columns
-            if t not in ("phase", *NOT_LOSSES) and not t.startswith("w_view")
+            if t not in skipped
         ]
         for phase in phases
     }  # fmt: skip
@@ -82,14 +85,21 @@ def plot_loss_curves(
     return drawn
 
 
+def view_weight_columns(history: pd.DataFrame, record: dict[str, Any]) -> list[str]:
+    """The history columns holding the method's per-view weights (its declared prefix in metrics.json)."""
+    prefix = record.get("view_weight_prefix")
+    return [c for c in history.columns if prefix and c.startswith(prefix)]
+
+
 def plot_view_weights(history: pd.DataFrame, path: Path, record: dict[str, Any] | None = None) -> bool:
-    columns = [c for c in history.columns if c.startswith("w_view")]
+    prefix = (record or {}).get("view_weight_prefix")
+    columns = view_weight_columns(history, record or {})
     if not columns:
         return False
     train = history[history["phase"] == "train"]
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for column in columns:
-        ax.plot(train["epoch"], train[column], label=column.replace("w_", ""))
+        ax.plot(train["epoch"], train[column], label=f"view {column.removeprefix(prefix)}")
     ax.set(title=f"Attention weight per view\n{run_title(record or {})}", xlabel="epoch", ylabel="weight")
     ax.title.set_fontsize(9)
     ax.legend()

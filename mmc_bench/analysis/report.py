@@ -19,13 +19,12 @@ from mmc_bench.analysis.aggregate import (
     select_by_label_free,
     summarize,
 )
-from mmc_bench.methods import method_registry
 from mmc_bench.perf.plan import PLAN as BENCHMARK_PLAN
 
-# Which methods are baselines is declared by the method classes; the report's order is the benchmark plan's.
-BASELINES = tuple(name for name, cls in method_registry().items() if cls.is_baseline)
+# The report's method order is the benchmark plan's; which methods are baselines, and which baseline a
+# setting is compared with, each run's metrics.json says (declared by the method classes).
 PLAN = yaml.safe_load(BENCHMARK_PLAN.read_text())
-METHOD_ORDER = tuple(m for m in dict.fromkeys(s["method"] for s in PLAN["sweeps"]) if m not in BASELINES)
+PLAN_ORDER = tuple(dict.fromkeys(s["method"] for s in PLAN["sweeps"]))
 REPORT_METRICS = ("acc", "nmi", "ari", "purity")
 MAIN_METRICS = ("acc", "nmi")
 
@@ -36,8 +35,19 @@ def _fmt(value: float, std: float = np.nan) -> str:
     return f"{value:.3f}" + (f" ± {std:.3f}" if pd.notna(std) else "")
 
 
-def _baseline_for(setting: str) -> str:
-    """The k-means reference of a setting (resources/benchmark.yaml)."""
+def baseline_methods(runs: pd.DataFrame) -> set[str]:
+    """Methods whose runs say they are baselines (runs written before metrics.json said so: the plan's
+    reference baselines)."""
+    declared = runs["is_baseline"].fillna(False).astype(bool) if "is_baseline" in runs else False
+    return set(runs.loc[declared, "method"]) | set(PLAN["reference_baseline"].values()) & set(runs["method"])
+
+
+def _baseline_for(runs: pd.DataFrame, setting: str) -> str:
+    """The baseline a setting's runs name as their reference (else resources/benchmark.yaml's)."""
+    if "reference_baseline" in runs:
+        named = runs.loc[runs["setting"] == setting, "reference_baseline"].dropna()
+        if not named.empty:
+            return str(named.iloc[0])
     return PLAN["reference_baseline"].get(setting, PLAN["reference_baseline"]["paired"])
 
 
@@ -53,7 +63,7 @@ def method_table(runs: pd.DataFrame, method: str, paper: pd.DataFrame) -> pd.Dat
         first = mine[mine["column"] == column].iloc[0]
         dataset, setting = first["dataset"], first["setting"]
         baseline_runs = runs[
-            (runs["method"] == _baseline_for(setting))
+            (runs["method"] == _baseline_for(runs, setting))
             & (runs["column"] == column)
             & (runs["variant"].fillna("") == "")
         ]
@@ -70,9 +80,9 @@ def method_table(runs: pd.DataFrame, method: str, paper: pd.DataFrame) -> pd.Dat
             row[f"{metric} best-loss"] = _fmt(chosen["value"])
             if baseline is not None:
                 b = baseline[baseline["metric"] == metric].iloc[0]
-                row[f"{metric} {_baseline_for(setting)}"] = _fmt(b["value"], b["std"])
+                row[f"{metric} {_baseline_for(runs, setting)}"] = _fmt(b["value"], b["std"])
             else:
-                row[f"{metric} {_baseline_for(setting)}"] = "not run"
+                row[f"{metric} {_baseline_for(runs, setting)}"] = "not run"
             quoted = paper[
                 (paper["method"] == method) & (paper["dataset"] == dataset) & (paper["metric"] == metric)
             ]
@@ -108,7 +118,7 @@ def variants_table(runs: pd.DataFrame, method: str) -> pd.DataFrame | None:
 
 
 def baselines_table(runs: pd.DataFrame) -> pd.DataFrame | None:
-    base = runs[runs["method"].isin(BASELINES)]
+    base = runs[runs["method"].isin(baseline_methods(runs))]
     if base.empty:
         return None
     summary = summarize(base, list(MAIN_METRICS), "mean")
@@ -135,8 +145,9 @@ def build_report(runs: pd.DataFrame, paper: pd.DataFrame, roots: list[Path]) -> 
         "Δ = ours − paper (paper protocols differ: see `mmc_bench/resources/paper_results.yaml`). With a train/test split "
         "the metrics are on the test part. `runs` = completed/total.",
     ]
-    methods = [m for m in METHOD_ORDER if m in set(runs["method"])]
-    methods += sorted(set(runs["method"]) - set(methods) - set(BASELINES))
+    baselines = baseline_methods(runs)
+    methods = [m for m in PLAN_ORDER if m in set(runs["method"]) - baselines]
+    methods += sorted(set(runs["method"]) - set(methods) - baselines)
     for method in methods:
         parts += ["", f"## {method.upper()}", ""]
         table = method_table(runs, method, paper)
@@ -176,10 +187,10 @@ def selection_section(runs: pd.DataFrame, roots: list[Path]) -> str:
         f"Regenerate: `{command}` (only this section of the report is rewritten). Each row: one method "
         "on one dataset over every configuration and seed found; `configurations` gives each one's mean ACC "
         "± std (seeds); `select: KEY` is the ACC of the single run with the best label-free KEY "
-        "(its configuration and seed in brackets); `kmeans` the k-means mean on the same data.",
+        "(its configuration and seed in brackets); `reference` the setting's reference baseline (k-means; on mixed-modal data `kmeans_mixed`) on the same data.",
         "",
     ]
-    methods = sorted(set(runs["method"]) - set(BASELINES))
+    methods = sorted(set(runs["method"]) - baseline_methods(runs))
     rows = []
     for method in methods:
         mine = runs[runs["method"] == method]
@@ -198,12 +209,17 @@ def selection_section(runs: pd.DataFrame, roots: list[Path]) -> str:
                     if c is not None and pd.notna(c["value"])
                     else "–"
                 )
-            baseline = runs[(runs["method"] == "kmeans") & (runs["column"] == column)]
+            reference = _baseline_for(runs, cell["setting"].iloc[0])
+            baseline = runs[(runs["method"] == reference) & (runs["column"] == column)]
             b = summarize(baseline, ["acc"], "mean") if not baseline.empty else None
-            row["kmeans"] = _fmt(b["value"].iloc[0], b["std"].iloc[0]) if b is not None else "not run"
+            row["reference"] = (
+                f"{reference}: {_fmt(b['value'].iloc[0], b['std'].iloc[0])}"
+                if b is not None
+                else f"{reference}: not run"
+            )
             rows.append(row)
     parts.append(pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True) if rows else "No runs.")
-    agreement = label_free_agreement(runs[~runs["method"].isin(BASELINES)])
+    agreement = label_free_agreement(runs[~runs["method"].isin(baseline_methods(runs))])
     parts += [
         "",
         "Spearman's ρ between each label-free index (higher-is-better orientation) and ACC, over runs:",

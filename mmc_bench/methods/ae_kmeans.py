@@ -7,35 +7,16 @@ checkpoints, resume, timing) is the engine's.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-
 import torch
 import torch.nn.functional as F
 
-from mmc_bench.config import MethodConfig, count, positive
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.methods.base import ClusteringMethod, Prediction, schedules
+from mmc_bench.methods.schemas.ae_kmeans import AEKMeansConfig
 from mmc_bench.nn.blocks import Autoencoder
 from mmc_bench.nn.kmeans import fit_kmeans
-from mmc_bench.nn.training import adam, epoch_batches, optimizer_step, rows_in_chunks
+from mmc_bench.nn.training import adam, rows_in_chunks
 from mmc_bench.run.engine import FitContext, Phase
-
-
-@dataclass
-class AEKMeansConfig(MethodConfig):
-    _target_: str = "mmc_bench.methods.ae_kmeans.AEKMeans"
-    name: str = "ae_kmeans"
-    # Encoder widths; the last is the code size (the decoder mirrors them).
-    encoder_layers: list[int] = field(default_factory=lambda: [256, 64, 10])
-    # Passes over the data (MSE).
-    epochs: int = count(50)
-    # Samples per step.
-    batch_size: int = positive(256)
-    # Adam learning rate.
-    lr: float = positive(1e-3)
-    # k-means restarts on the codes.
-    kmeans_n_init: int = positive(10)
 
 
 class AEKMeans(ClusteringMethod):
@@ -52,14 +33,12 @@ class AEKMeans(ClusteringMethod):
         self.x = torch.from_numpy(data.concatenated()).to(ctx.device)
         self.net = Autoencoder(self.x.shape[1], list(self.config.encoder_layers)).to(ctx.device)
         self.optimizer = adam(self.net.parameters(), lr=self.config.lr)
-        self.order, self.seed = ctx.order, ctx.seed
-        return [Phase("train", self.config.epochs, self._epoch)]
+        self.seed = ctx.seed
+        batches = dict(n_samples=len(self.x), batch_size=self.config.batch_size, optimizer=self.optimizer)
+        return [Phase("train", self.config.epochs, step=self._step, **batches)]
 
-    def _epoch(self, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
-        for index in epoch_batches(len(self.x), self.config.batch_size, self.order, True, self.device):
-            loss = self._loss(self.x[index])
-            optimizer_step(self.optimizer, loss)
-            yield {"total": loss}
+    def _step(self, index: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self._loss(self.x[index]), {}
 
     def _loss(self, batch: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(self.net(batch)[1], batch)
@@ -70,11 +49,11 @@ class AEKMeans(ClusteringMethod):
     @torch.no_grad()
     def _codes(self, x: torch.Tensor):
         return (
-            rows_in_chunks(len(x), self.eval_chunk, lambda i: self.net.encoder(x[i.to(self.device)]))
+            rows_in_chunks(len(x), self.eval_chunk, lambda i: self.net.encoder(x[i.to(self.device_)]))
             .cpu()
             .numpy()
         )
 
     def predict_dataset(self, data: MultiViewDataset) -> Prediction:
-        codes = self._codes(torch.from_numpy(data.concatenated()).to(self.device))
+        codes = self._codes(torch.from_numpy(data.concatenated()).to(self.device_))
         return Prediction(labels=self.kmeans.predict(codes), embedding=codes)

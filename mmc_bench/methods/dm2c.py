@@ -12,80 +12,22 @@ paper's objective is method=dm2c_paper.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmc_bench.config import MethodConfig, Setting, Split, count, positive
+from mmc_bench.config import Setting, Split
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.errors import UserError
 from mmc_bench.methods.base import ClusteringMethod, Prediction, schedules
+from mmc_bench.methods.schemas.dm2c import DM2CConfig
 from mmc_bench.nn.blocks import mlp
 from mmc_bench.nn.kmeans import fit_kmeans
 from mmc_bench.nn.losses import WeightedLoss
 from mmc_bench.nn.training import adam, epoch_batches, optimizer_step, rmsprop, sequential_batches
 from mmc_bench.run.engine import FitContext, Phase
-
-
-@dataclass
-class DM2CConfig(MethodConfig):
-    _target_: str = "mmc_bench.methods.dm2c.DM2C"
-    name: str = "dm2c"
-    # Hidden widths of every modality autoencoder; the last is the shared latent size (Wikipedia: 1024-256-128).
-    autoencoder_layers: list[int] = field(default_factory=lambda: [1024, 256, 128])
-    # Per-modality overrides (one list per modality), e.g. the NUS code's image 512-256-128 / text 512-128.
-    autoencoder_layers_per_view: list[list[int]] | None = None
-    # Hidden widths of every latent-to-latent generator.
-    generator_layers: list[int] = field(default_factory=lambda: [128, 256, 128])
-    # Hidden width of each Wasserstein critic.
-    critic_hidden: int = positive(32)
-    # The code puts LeakyReLU before BN in the encoders; the paper says BN then LeakyReLU.
-    bn_before_activation: bool = False
-    # Modality whose latent space unifies all samples (the paper: the image side, view 0).
-    target_modality: int = 0
-    # Pre-training: each autoencoder alone, MSE, Adam(betas 0.5/0.999, weight decay 1e-4); lr per modality.
-    pretrain_epochs: int = count(150)
-    # Adam learning rate per modality in pre-training (one entry: all).
-    pretrain_lr: list[float] = field(default_factory=lambda: [1e-4, 1e-5])
-    # Adam weight decay in pre-training.
-    pretrain_weight_decay: float = count(1e-4)
-    # Adversarial phase: RMSprop, autoencoders and generators in one step, critics on their own.
-    epochs: int = count(220)
-    # Samples per adversarial step (mixed over modalities).
-    batch_size: int = positive(128)
-    # RMSprop learning rate of the autoencoders.
-    lr_autoencoder: float = positive(1e-4)
-    # RMSprop learning rate of the generators.
-    lr_generator: float = positive(5e-4)
-    # RMSprop learning rate of the critics.
-    lr_critic: float = positive(5e-5)
-    # Weight of the cycle-consistency term.
-    lambda_cycle: float = count(1.0)
-    # Weight of the reconstruction term.
-    lambda_reconstruction: float = count(1.0)
-    # Weight of the adversarial terms (generators and critics).
-    lambda_adversarial: float = count(0.5)
-    # The code's extra term: reconstruct x from its cycled latent code (not in the paper).
-    cycle_reconstruction: bool = True
-    # Critic schedule: n_critic critic steps on the current batch before every critic_every-th generator
-    # step. The code: critic_every=5, n_critic=1; the paper's Algorithm 1: critic_every=1, n_critic=5.
-    critic_every: int = positive(5)
-    # Critic steps per critic turn.
-    n_critic: int = count(1)
-    # Critic weights are clipped to [-clip_value, clip_value].
-    clip_value: float = positive(0.05)
-    # Inference: map every sample into the target space (true) or cluster each modality's own codes
-    # pooled together (false, the paper's "without unification" ablation).
-    unify: bool = True
-    # k-means restarts at inference.
-    kmeans_n_init: int = positive(20)
-    # k-means iterations at most.
-    kmeans_max_iter: int = positive(1000)
-    # k-means tolerance.
-    kmeans_tol: float = count(5e-5)
 
 
 class DeepAE(nn.Module):
@@ -233,6 +175,7 @@ class DM2C(ClusteringMethod):
         scaling="setting=mixed method.pretrain_epochs=2 method.epochs=2 method.kmeans_n_init=1 method.pretrain_lr=[1e-4]",
     )
     checkpointed = ("net", "pretrain_opt", "gen_opt", "critic_opt", "generator_steps")
+    diagnostics = ("skipped_batches",)
     # A batch splits into its modalities' samples, whose counts change from batch to batch.
     compiled_steps = ("_reconstruction_error", "_critic_terms", "_generator_terms")
     dynamic_step_shapes = True
@@ -300,7 +243,7 @@ class DM2C(ClusteringMethod):
             for index in epoch_batches(len(rows), self.config.batch_size, self.order):
                 if len(index) < 2:  # BatchNorm needs two samples
                     continue
-                loss = self._reconstruction_error(v, views[v][rows[index.to(self.device)]])
+                loss = self._reconstruction_error(v, views[v][rows[index.to(self.device_)]])
                 optimizer_step(self.pretrain_opt, loss)
                 yield {f"mse_view{v}": loss}
 
@@ -312,7 +255,7 @@ class DM2C(ClusteringMethod):
         cfg, views, modality = self.config, self.views, self.modality
         self.net.train()
         skipped = 0
-        for index in epoch_batches(len(modality), cfg.batch_size, self.order, True, self.device):
+        for index in epoch_batches(len(modality), cfg.batch_size, self.order, True, self.device_):
             batch_modality = modality[index]
             counts = torch.bincount(batch_modality, minlength=len(views)).tolist()
             if min(counts) < 2:  # BatchNorm cannot run on 0 or 1 sample of a modality: skip this batch
@@ -358,12 +301,12 @@ class DM2C(ClusteringMethod):
         """Every sample's code in the target space (or its own modality's space when unify=false); eval-mode BN."""
         self.net.eval()
         out = torch.zeros(
-            len(modality), self.net.autoencoders[0].encoder[-1].out_features, device=self.device
+            len(modality), self.net.autoencoders[0].encoder[-1].out_features, device=self.device_
         )
         for v, ae in enumerate(self.net.autoencoders):
             rows = torch.nonzero(modality == v).squeeze(1)
             for chunk in sequential_batches(len(rows), self.eval_chunk):
-                index = rows[chunk.to(self.device)]
+                index = rows[chunk.to(self.device_)]
                 z = ae.encoder(views[v][index])
                 if self.config.unify and v != self.net.target:
                     z = self.net.to_target[str(v)](z)
@@ -371,7 +314,7 @@ class DM2C(ClusteringMethod):
         return out
 
     def predict_dataset(self, data: MultiViewDataset) -> Prediction:
-        views = data.view_tensors(self.device)
-        modality = torch.from_numpy(data.mask.argmax(axis=1)).to(self.device)
+        views = data.view_tensors(self.device_)
+        modality = torch.from_numpy(data.mask.argmax(axis=1)).to(self.device_)
         embedding = self.embed(views, modality).cpu().numpy()
         return Prediction(labels=self.kmeans.predict(embedding), embedding=embedding)

@@ -9,9 +9,6 @@ notes; defaults follow the official demo, the paper's variants are options.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -21,88 +18,18 @@ from sklearn.decomposition import PCA
 from torch import nn
 from torch.distributions import Normal, kl_divergence
 
-from mmc_bench.config import MethodConfig, count, positive
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.methods.base import ClusteringMethod, Prediction, schedules
+from mmc_bench.methods.schemas.dmim import DMIMConfig, KLMode, PredictFrom, PriorTarget
 from mmc_bench.nn.information import iic_loss, sinkhorn_labels
 from mmc_bench.nn.losses import WeightedLoss, over_view_pairs
 from mmc_bench.nn.training import (
     adam,
-    epoch_batches,
     full_batches,
     means_of,
-    optimizer_step,
     rows_in_chunks,
 )
 from mmc_bench.run.engine import FitContext, Phase
-
-
-class KLMode(str, Enum):
-    # the demo: KL(softmax eps || softmax z), z sampled from the Gaussian head
-    softmax_sample = "softmax_sample"
-    gaussian_analytic = "gaussian_analytic"  # the paper's intent: KL(N(mu, sigma) || N(0, I))
-
-
-class PredictFrom(str, Enum):
-    first_view = "first_view"  # the demo: argmax C(x_image)
-    mean_probs = "mean_probs"
-
-
-class PriorTarget(str, Enum):
-    probs = "probs"  # the demo feeds softmax outputs to CrossEntropyLoss (a double softmax)
-    log_probs = "log_probs"  # -sum y log C(x)
-
-
-@dataclass
-class DMIMConfig(MethodConfig):
-    _target_: str = "mmc_bench.methods.dmim.DMIM"
-    name: str = "dmim"
-    # Every view is PCA'd (fitted on the training part) to this dimension; a view with fewer dimensions
-    # keeps them all and is zero-padded, since the encoder is shared.
-    input_dim: int = positive(100)
-    # Widths of the shared trunk (Linear, BN, ReLU).
-    trunk_layers: list[int] = field(default_factory=lambda: [100, 100])
-    # Size of the Gaussian head's latent code (SIE term only).
-    latent_dim: int = positive(100)
-    # C' has overcluster_factor * K outputs; 0 removes the over-clustering head (paper Table 3).
-    overcluster_factor: int = count(10)
-    # Superfluous-information elimination term (L2); false for the "no SIE" ablation.
-    sie: bool = True
-    # SIE term: softmax_sample (the demo) or gaussian_analytic (the paper's intent).
-    kl_mode: KLMode = KLMode.softmax_sample
-    # lambda: weight of the superfluous-information elimination term.
-    sie_weight: float = count(1.0)
-    # Uniform-prior term (L3) on Sinkhorn-Knopp pseudo-labels refreshed every sinkhorn_every steps.
-    uniform_prior: bool = True
-    # Weight of the uniform-prior term.
-    prior_weight: float = count(0.5)
-    # probs: cross-entropy on softmax outputs (the demo); log_probs: -sum y log C(x).
-    prior_target: PriorTarget = PriorTarget.probs
-    # Steps between pseudo-label refreshes.
-    sinkhorn_every: int = positive(5)
-    # Exponent on the assignments before Sinkhorn-Knopp.
-    sinkhorn_power: float = positive(10.0)
-    # Sinkhorn-Knopp iterations at most.
-    sinkhorn_max_iter: int = positive(75)
-    # Sinkhorn-Knopp stops when the column scaling changes less than this.
-    sinkhorn_tol: float = count(1e-2)
-    # Adam learning rate.
-    lr: float = positive(5e-4)
-    # Passes over the data.
-    epochs: int = count(500)
-    # 0 = one full batch per epoch (the reference); > 0 = shuffled mini-batches of this size, for large N.
-    batch_size: int = count(0)
-    # With batch_size 0, data larger than this train in shuffled mini-batches of large_data_batch_size (the
-    # batch-level mutual-information terms then use the batch's marginals), so memory stays bounded.
-    # In mini-batch mode each step's pseudo-labels come from Sinkhorn-Knopp on that batch's own C(x_1):
-    # refreshing all n labels every few steps would cost O(n^2 / batch) per epoch.
-    full_batch_limit: int = positive(65536)
-    # A step on 65536 samples holds ~1 GB of activations; at 1e6 samples this keeps the peak under 2 GB.
-    large_data_batch_size: int = positive(16384)
-    # Standard deviation of the Linear layers' normal initialisation.
-    init_std: float = positive(0.02)
-    # first_view: argmax C(x_1) (the demo); mean_probs: mean over views.
-    predict_from: PredictFrom = PredictFrom.first_view
 
 
 class DMIMNetwork(nn.Module):
@@ -192,6 +119,7 @@ class DMIM(ClusteringMethod):
         test="method.epochs=5", quick="method.epochs=100", bench="method.epochs=30", scaling="method.epochs=2"
     )
     checkpointed = ("net", "optimizer", "step", "pseudo_labels")
+    diagnostics = ("clusters_used",)
     compiled_steps = ("_loss_terms",)
 
     def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
@@ -200,23 +128,14 @@ class DMIM(ClusteringMethod):
         self.net = DMIMNetwork(self.config, data.n_clusters).to(ctx.device)
         self.loss = dmim_loss(self.config)
         self.optimizer = adam(self.net.parameters(), lr=self.config.lr)
-        self.order = ctx.order
         self.pseudo_labels = torch.zeros(data.n_samples, dtype=torch.long, device=ctx.device)
         self.step = 0
         cfg, n = self.config, data.n_samples  # batch_size 0: one full batch, unless n > full_batch_limit
-        self.batch_size = min(
+        self.step_batch_size = min(
             cfg.batch_size or (cfg.large_data_batch_size if n > cfg.full_batch_limit else n), n
         )
-        return [Phase("train", self.config.epochs, self._epoch)]
-
-    def _epoch(self, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
-        per_batch_labels = self.batch_size < len(self.views[0])
-        for index in epoch_batches(len(self.views[0]), self.batch_size, self.order, True, self.device):
-            due = self.step % self.config.sinkhorn_every == 0
-            if self.config.uniform_prior and not per_batch_labels and due:
-                self._refresh_pseudo_labels(self._padded(self.views[0]))
-            yield self._step([self._padded(v[index]) for v in self.views], index, per_batch_labels)
-            self.step += 1
+        batches = dict(n_samples=n, batch_size=self.step_batch_size, optimizer=self.optimizer)
+        return [Phase("train", self.config.epochs, step=self._step, **batches)]
 
     def final_loss(self) -> dict[str, float]:
         terms = self._evaluate_loss(self.views)
@@ -231,22 +150,28 @@ class DMIM(ClusteringMethod):
         """One view through its PCA (n x its component count; zero-padded to input_dim batch by batch, so
         that a view with fewer dims never holds an n x input_dim copy)."""
         projected = self.projections[view].transform(data.dense_view(view))
-        return torch.from_numpy(projected.astype(np.float32, copy=False)).to(self.device)
+        return torch.from_numpy(projected.astype(np.float32, copy=False)).to(self.device_)
 
     def _padded(self, x: torch.Tensor) -> torch.Tensor:
         return F.pad(x, (0, self.config.input_dim - x.shape[1]))
 
-    def _step(self, batch: list[torch.Tensor], index: torch.Tensor, per_batch_labels: bool) -> dict:
+    def _step(self, index: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One batch: refresh the full-batch pseudo-labels when due, then the loss terms in train mode."""
+        per_batch_labels = self.step_batch_size < len(self.views[0])
+        due = self.step % self.config.sinkhorn_every == 0
+        if self.config.uniform_prior and not per_batch_labels and due:
+            self._refresh_pseudo_labels(self._padded(self.views[0]))
         self.net.train()
+        batch = [self._padded(v[index]) for v in self.views]
         outputs, total, terms = self._loss_terms(batch, index, per_batch_labels)
-        optimizer_step(self.optimizer, total)
+        self.step += 1
         used = torch.tensor(float(outputs[0]["probs"].argmax(dim=1).unique().numel()))
-        return {"total": total, **terms, "clusters_used": used}
+        return total, {**terms, "clusters_used": used}
 
     def _loss_terms(self, batch: list[torch.Tensor], index: torch.Tensor, per_batch_labels: bool) -> tuple:
         """(network outputs, total, terms) of one batch: its noise draw and its pseudo-labels."""
         outputs = [self.net(x) for x in batch]
-        noise = torch.randn(len(index), self.config.latent_dim, device=self.device)
+        noise = torch.randn(len(index), self.config.latent_dim, device=self.device_)
         labels = self._batch_labels(outputs[0]) if per_batch_labels else self.pseudo_labels[index]
         total, terms = self.loss({"views": outputs, "noise": noise, "pseudo_labels": labels})
         return outputs, total, terms
@@ -260,7 +185,7 @@ class DMIM(ClusteringMethod):
     def _batch_labels(self, first_view_output: dict[str, torch.Tensor]) -> torch.Tensor:
         """Mini-batch mode: balanced labels from this batch's own C(x_1) (what a train-mode no-grad pass gives)."""
         if not self.config.uniform_prior:
-            return torch.zeros(len(first_view_output["probs"]), dtype=torch.long, device=self.device)
+            return torch.zeros(len(first_view_output["probs"]), dtype=torch.long, device=self.device_)
         return self._sinkhorn(first_view_output["probs"].detach())
 
     def _sinkhorn(self, probs: torch.Tensor) -> torch.Tensor:
@@ -275,8 +200,8 @@ class DMIM(ClusteringMethod):
         (the mutual-information terms are batch-level, so a short remainder batch would be noisier)."""
         self.net.eval()
         n = len(views[0])
-        per_batch_labels = self.batch_size < n
-        batches = [index.to(self.device) for index in full_batches(n, self.batch_size)]
+        per_batch_labels = self.step_batch_size < n
+        batches = [index.to(self.device_) for index in full_batches(n, self.step_batch_size)]
         steps = (self._loss_terms([self._padded(x[i]) for x in views], i, per_batch_labels) for i in batches)
         return means_of({"total": total, **terms} for _, total, terms in steps)
 
@@ -288,7 +213,7 @@ class DMIM(ClusteringMethod):
         for v in range(1 if first_only else data.n_views):  # one projected view in memory at a time
             x = self._project(data, v)
             assign = lambda i, x=x: self.net(self._padded(x[i]))["probs"]  # noqa: E731
-            probs.append(rows_in_chunks(len(x), self.eval_chunk, assign, self.device))
+            probs.append(rows_in_chunks(len(x), self.eval_chunk, assign, self.device_))
             embedding = self._padded(x).cpu().numpy() if v == 0 else embedding
         soft = (probs[0] if first_only else torch.stack(probs).mean(dim=0)).cpu().numpy()
         return Prediction(labels=soft.argmax(axis=1), soft=soft, embedding=embedding)

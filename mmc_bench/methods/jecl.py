@@ -8,37 +8,20 @@ its corrected eq. 1).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
 import numpy as np
 import torch
 
-from mmc_bench.config import count
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.errors import UserError
-from mmc_bench.methods.dec import DEC, DeepClusteringConfig, DeepEmbeddedClustering, cluster_term
+from mmc_bench.methods.dec import DEC, DeepEmbeddedClustering, cluster_term
+from mmc_bench.methods.schemas.jecl import JECLConfig
 from mmc_bench.nn.contrastive import negative_entropy
 from mmc_bench.nn.dec import jensen_shannon_rows
 from mmc_bench.nn.losses import WeightedLoss
 from mmc_bench.nn.matching import align_to
-
-
-@dataclass
-class JECLConfig(DeepClusteringConfig):
-    _target_: str = "mmc_bench.methods.jecl.JECL"
-    name: str = "jecl"
-    gamma: float = count(0.1)  # weight of the Jensen-Shannon alignment term
-    beta: float = count(0.1)  # weight of the cluster-balance regulariser
-    # lambda_v of the joint target; null = equal weights 1/V (the paper's lambda = 0.5 for two views).
-    view_weights: list[float] | None = None
-    # Ablation switches (paper Table II): without alignment, without regulariser, without both.
-    alignment: bool = True
-    # The cluster-balance term (false for the ablation).
-    regularizer: bool = True
-    # Re-check the Hungarian alignment of the views' clusters at every target update (the notes' advice).
-    realign: bool = True
 
 
 def _alignment_term(t: dict[str, Any]) -> torch.Tensor:
@@ -70,7 +53,7 @@ class JECL(DeepEmbeddedClustering):
                 f"JECL needs at least 2 views; dataset {data.name} has {data.n_views}: choose a multi-view "
                 "dataset (single-view baselines: method=kmeans_view, method=dec)"
             )
-        return data.view_tensors(self.device), torch.from_numpy(data.mask).to(self.device)
+        return data.view_tensors(self.device_), torch.from_numpy(data.mask).to(self.device_)
 
     def _loss(self, n_stacks: int) -> WeightedLoss:
         cfg = self.config
@@ -125,7 +108,7 @@ class JECL(DeepEmbeddedClustering):
     @torch.no_grad()
     def _permute_centroids(self, s: int, perm: np.ndarray, optimizer) -> None:
         """Centroid c of stack s becomes centroid perm[c] (its SGD momentum moves with it)."""
-        index = torch.from_numpy(perm).to(self.device)
+        index = torch.from_numpy(perm).to(self.device_)
         self.centroids[s, index] = self.centroids[s].clone()
         buffer = None if optimizer is None else optimizer.state.get(self.centroids, {}).get("momentum_buffer")
         if buffer is not None:

@@ -41,9 +41,9 @@ COMPILE_MODES = ("false", "true", "auto")
 
 def scaling_methods() -> list[str]:
     """Every method whose class declares a 'scaling' schedule."""
-    from mmc_bench.methods import method_registry
+    from mmc_bench import registry
 
-    return [name for name, cls in method_registry().items() if "scaling" in cls.schedules]
+    return [name for name, cls in registry.methods().items() if "scaling" in cls.schedules]
 
 
 def matmul_peak(device: torch.device, size: int = 2048, seconds: float = 2.0) -> float:
@@ -379,9 +379,7 @@ def _subprocess(overrides: list[str], count_flops: bool, alternate: bool = False
         command.append("--flops")
     if alternate:
         command.append("--alternate")
-    result = subprocess.run(
-        command, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2]
-    )
+    result = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
     if result.returncode != 0:
         raise SystemExit(f"error: bench case {' '.join(overrides)} failed:\n{result.stderr[-2000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -11,17 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from mmc_bench import registry
 from mmc_bench.analysis.validity import LABEL_BASED_OBJECTIVES, OBJECTIVES, objective_value
-from mmc_bench.config import apply_method_scoped_keys, register_configs
+from mmc_bench.config import DatasetConfig, RunConfig, apply_method_scoped_keys
 from mmc_bench.describe import help_text
 from mmc_bench.errors import UserError
 from mmc_bench.run.callbacks import record_job_outcome
-from mmc_bench.run.identity import identity_differences, run_identity
+from mmc_bench.run.identity import identity_differences, path_tag, run_identity
 from mmc_bench.run.runner import METRICS_FILE, failure_record, read_completed, resolve_device, run_experiment
 from mmc_bench.run.storage import run_folder_lock, write_failure_message, write_json_atomic, write_text_atomic
 
@@ -62,6 +64,20 @@ OmegaConf.register_new_resolver("mmc_suffix", _path_suffix, replace=True)
 OmegaConf.register_new_resolver(
     "mmc_help", lambda: help_text(Path(CONFIG_DIR)).replace("$", "$$"), replace=True
 )
+
+
+def register_configs() -> None:
+    """Put every schema in Hydra's ConfigStore (YAML files name them in their defaults list), in groups of
+    their own so that they are not listed as datasets or methods."""
+    store = ConfigStore.instance()
+    store.store(name="run_schema", node=RunConfig)
+    store.store(group="schema/dataset", name="base", node=DatasetConfig)
+    for name, schema in registry.schemas().items():
+        store.store(group="schema/method", name=name, node=schema)
+    # A user's own file is named by its stem and a hash of its path (folders and table columns).
+    OmegaConf.register_new_resolver("mmc_file_tag", path_tag, replace=True)
+
+
 register_configs()
 
 

@@ -22,21 +22,10 @@ from typing import Any
 
 import torch
 
-from mmc_bench.errors import UserError
+from mmc_bench.config import compile_mode
 
-MODES = ("auto", "true", "false")
 # Remaining eager seconds of a phase above which auto tries compiled steps (on CUDA).
 AUTO_MIN_PHASE_S = 60.0
-
-
-def compile_mode(value: Any) -> str:
-    """``true``/``false`` (bools from the command line included) or ``auto``; anything else is refused."""
-    mode = str(value).lower()
-    if mode not in MODES:
-        raise UserError(
-            f"compile={value} is not a compile mode; use compile=auto, compile=true or compile=false"
-        )
-    return mode
 
 
 def _signature(tree: Any) -> tuple:
@@ -110,8 +99,8 @@ class StepCompiler:
         # Graphs of an earlier fit in this process (a sweep's previous job) guard on other objects and would
         # count towards dynamo's recompilation limit, past which it silently runs eager.
         torch.compiler.reset()
-        dynamic = bool(getattr(method, "dynamic_step_shapes", False))
-        for name in getattr(method, "compiled_steps", ()):
+        dynamic = method.dynamic_step_shapes
+        for name in method.compiled_steps:
             step = CompiledStep(getattr(method, name), self.backend, dynamic, self.cuda_graphs)
             step.enabled = self.mode == "true"
             self.steps[name] = step

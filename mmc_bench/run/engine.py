@@ -9,6 +9,7 @@ checkpoints and a bit-exact resume across phases, and each phase's timing.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import statistics
@@ -16,21 +17,20 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mmc_bench.errors import UserError
-from mmc_bench.nn.training import means_of
+from mmc_bench.errors import TrainingDiverged, UserError
+from mmc_bench.nn.training import epoch_batches, means_of, optimizer_step
 from mmc_bench.run.checkpoint import CHECKPOINT_FILE, Checkpointer
 from mmc_bench.run.compiling import StepCompiler, compile_seconds
 from mmc_bench.run.tracking import RunLog
 
 if TYPE_CHECKING:
     from mmc_bench.data.dataset import MultiViewDataset
-    from mmc_bench.methods.base import ClusteringMethod
 
 console = logging.getLogger("mmc_bench")
 # Rows per no-grad evaluation chunk (prediction, full-data losses, features for k-means).
@@ -39,16 +39,41 @@ DEFAULT_EVAL_CHUNK = 8192
 
 @dataclass
 class Phase:
-    """One stage of training: ``run_epoch(epoch)`` does one epoch (or round) and returns its mean scalars
-    (or is a generator that yields each step's scalars: the engine averages them, and merges the dict it
-    returns), or None when the phase has converged and ends early. ``start`` runs once when the phase begins at its
-    first epoch (not when a resumed run continues inside it)."""
+    """One stage of training, in one of two forms.
+
+    Minibatch form (the engine runs the loop): ``step(index)`` returns one batch's (total, terms) for the
+    sample indices ``index``; each epoch the engine puts ``train`` in training mode, draws a shuffled split of
+    ``range(n_samples)`` into batches of ``batch_size`` (``drop_last``), and for each batch calls ``step``,
+    then zero_grad, backward and ``optimizer.step()``.
+
+    Generator form, for alternating optimisers and host-side work between steps (manual optimisation, as
+    in Lightning): ``run_epoch(epoch)`` does one epoch (or round) and returns its mean scalars, or is a
+    generator that yields each step's scalars (the engine averages them, and merges the dict it returns),
+    or returns None when the phase has converged and ends early.
+
+    ``start`` runs once when the phase begins at its first epoch (not when a resumed run continues inside it);
+    ``unit`` names what one of its epochs is.
+    """
 
     name: str
     epochs: int
-    run_epoch: Callable[[int], dict[str, float] | Iterator[dict[str, Any]] | None]
+    run_epoch: Callable[[int], dict[str, float] | Iterator[dict[str, Any]] | None] | None = None
     start: Callable[[], None] | None = None
     unit: str = "epoch"
+    step: Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]] | None = None
+    n_samples: int = 0
+    batch_size: int = 0
+    optimizer: torch.optim.Optimizer | None = None
+    train: torch.nn.Module | None = None
+    drop_last: bool = True
+
+    def __post_init__(self) -> None:
+        if (self.run_epoch is None) == (self.step is None):
+            raise TypeError(f"phase {self.name!r} needs exactly one of run_epoch (generator form) or step")
+        if self.step is not None and (self.optimizer is None or self.batch_size < 1 or self.n_samples < 1):
+            raise TypeError(
+                f"phase {self.name!r}: the minibatch form needs optimizer, batch_size and n_samples"
+            )
 
 
 @dataclass
@@ -65,14 +90,38 @@ class FitContext:
 
 @dataclass
 class FitResult:
-    """The final loss terms (None for a method without a loss) and each phase's timing."""
+    """The final loss terms (None for a method without a loss), each phase's timing, and what a phase's
+    step counts where it is not an epoch (for the figures' axes)."""
 
     final_terms: dict[str, float] | None
     timing: dict[str, dict[str, float]] = field(default_factory=dict)
+    phase_units: dict[str, str] = field(default_factory=dict)
 
     @property
     def final_loss(self) -> float | None:
         return None if self.final_terms is None else self.final_terms.get("total")
+
+
+class TrainableMethod(Protocol):
+    """What the engine reads of a method (``mmc_bench.methods.base.ClusteringMethod`` implements it)."""
+
+    name: str
+    # Attributes the engine saves and restores (through state_dict / load_state_dict).
+    checkpointed: ClassVar[tuple[str, ...]]
+    # Step functions that compile=true runs through torch.compile (mmc_bench.run.compiling).
+    compiled_steps: ClassVar[tuple[str, ...]]
+    # True when a compiled step's batch shapes change from step to step (one dynamic graph).
+    dynamic_step_shapes: ClassVar[bool]
+
+    def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]: ...
+
+    def end_fit(self) -> None: ...
+
+    def final_loss(self) -> dict[str, float] | None: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 def seed_everything(seed: int) -> None:
@@ -126,14 +175,14 @@ class Trainer:
         self.compile, self.compile_backend, self.cuda_graphs = compile, compile_backend, cuda_graphs
 
     def fit(
-        self, method: ClusteringMethod, data: MultiViewDataset, seed: int, device: torch.device
+        self, method: TrainableMethod, data: MultiViewDataset, seed: int, device: torch.device
     ) -> FitResult:
         seed_everything(seed)
+        self._device = device
         order = torch.Generator().manual_seed(seed)
         ctx = FitContext(seed, device, order, self.eval_chunk, self._record)
         compiler = StepCompiler(self.compile, device, self.compile_backend, self.cuda_graphs)
         phases = method.setup(data, ctx)
-        method.phase_units_ = {p.name: p.unit for p in phases if p.unit != "epoch"}
         position = self._resume(method, order, phases)
         timing: dict[str, dict[str, float]] = {}
         compiler.wrap(method)
@@ -156,11 +205,11 @@ class Trainer:
         if final:
             self.log.scalars("final_loss", final)
         self.checkpoint.clear()
-        return FitResult(final, timing)
+        return FitResult(final, timing, {p.name: p.unit for p in phases if p.unit != "epoch"})
 
     def _run_phase(
         self,
-        method: ClusteringMethod,
+        method: TrainableMethod,
         phase: Phase,
         first: int,
         offset: int,
@@ -181,7 +230,7 @@ class Trainer:
         seconds: list[float] = []
         for epoch in range(first, phase.epochs):
             began = time.perf_counter()
-            scalars = phase.run_epoch(epoch)
+            scalars = phase.run_epoch(epoch) if phase.run_epoch else self._minibatch_epoch(phase, order)
             if isinstance(scalars, Iterator):  # a generator of step scalars: the epoch's means
                 scalars = means_of(scalars)
             if scalars is None:
@@ -198,10 +247,10 @@ class Trainer:
             if first_compiled is None and compiler.compiled_calls() > calls:
                 first_compiled = len(seconds) - 1
             compiler.after_epoch(seconds, phase.epochs - epoch - 1)
-            self.log.epoch(epoch, scalars, phase=phase.name)
-            for extra_phase, extra in self._pending:
-                self.log.epoch(epoch, extra, phase=extra_phase)
-            self._pending.clear()
+            rows, self._pending = [(phase.name, scalars), *self._pending], []
+            for row_phase, row in rows:
+                stop_if_diverged(epoch, row_phase, row)
+                self.log.epoch(epoch, row, phase=row_phase)
             bar.update()
             bar.set_postfix(main_terms(scalars))
             if (epoch + 1) % self.log_every == 0 or epoch == phase.epochs - 1:
@@ -214,6 +263,15 @@ class Trainer:
         if first_compiled is not None:
             console.info("%s %s: steps compiled in %.1f s", method.name, phase.name, compile_s)
         return phase_timing(seconds, compile_s)
+
+    def _minibatch_epoch(self, phase: Phase, order: torch.Generator) -> Iterator[dict[str, torch.Tensor]]:
+        """One epoch of a minibatch-form phase: its step's scalars, batch by batch."""
+        if phase.train is not None:
+            phase.train.train()
+        for index in epoch_batches(phase.n_samples, phase.batch_size, order, phase.drop_last, self._device):
+            total, terms = phase.step(index)
+            optimizer_step(phase.optimizer, total)
+            yield {"total": total, **terms}
 
     def _console_line(self, name: str, phase: Phase, epoch: int, scalars: dict[str, float]) -> None:
         terms = " ".join(f"{k}={v}" for k, v in main_terms(scalars).items())
@@ -231,7 +289,7 @@ class Trainer:
             return None
         return {k: float(v) for k, v in rows[-1].items() if k not in ("phase", "epoch")}
 
-    def _state(self, method: ClusteringMethod, order: torch.Generator, position: int) -> dict[str, Any]:
+    def _state(self, method: TrainableMethod, order: torch.Generator, position: int) -> dict[str, Any]:
         return {
             "format": 2,
             "position": position,
@@ -241,7 +299,7 @@ class Trainer:
             "history": list(self.log.rows),
         }
 
-    def _resume(self, method: ClusteringMethod, order: torch.Generator, phases: list[Phase]) -> int:
+    def _resume(self, method: TrainableMethod, order: torch.Generator, phases: list[Phase]) -> int:
         """The first overall epoch to run: 0 for a fresh start, else one past the checkpoint's."""
         saved = self.checkpoint.load()
         if saved is None:
@@ -256,6 +314,13 @@ class Trainer:
         torch.set_rng_state(saved["torch_rng"])
         self.log.restore(saved["history"])
         return saved["position"] + 1
+
+
+def stop_if_diverged(epoch: int, phase: str, scalars: dict[str, float]) -> None:
+    """A non-finite value of any logged term ends the run as diverged (recorded as failed at this epoch)."""
+    for name, value in scalars.items():
+        if not math.isfinite(value):
+            raise TrainingDiverged(epoch, f"{phase}/{name}", value)
 
 
 def main_terms(scalars: dict[str, float], limit: int = 4) -> dict[str, str]:

@@ -20,9 +20,8 @@ from typing import Any
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
-from mmc_bench.config import Source
+from mmc_bench.config import Source, compile_mode
 from mmc_bench.data.build import locate_file
-from mmc_bench.run.compiling import compile_mode
 from mmc_bench.run.storage import file_sha256
 
 # Keys of the dataset config that only say where the file is; the file's content stands for them.

@@ -18,7 +18,7 @@ import torch
 from hydra.utils import get_class, to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
-from mmc_bench import __version__
+from mmc_bench import __version__, registry
 from mmc_bench.analysis.validity import label_free_scores
 from mmc_bench.config import Plots, Setting, Split, validate_run_config
 from mmc_bench.data.build import apply_split, load_dataset
@@ -79,7 +79,7 @@ def check_views_present(data: MultiViewDataset, cfg: DictConfig) -> None:
 def build_method(method_cfg: DictConfig, seed: int = 0, device: str = "auto") -> ClusteringMethod:
     """The method object of a run: the same class, config and seed that the Python API builds."""
     method_class = get_class(method_cfg._target_)
-    return method_class(OmegaConf.to_object(method_cfg), random_state=seed, device=device)
+    return method_class.from_config(OmegaConf.to_object(method_cfg), random_state=seed, device=device)
 
 
 def check_setting(method: ClusteringMethod, name: str, setting: Setting) -> None:
@@ -148,7 +148,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[st
         )
     record["final_loss_terms"] = result.final_terms
     record.update(method.summary())
-    record.update(loss_weights=method.loss_weights(), phase_units=dict(method.phase_units_))
+    record.update(method.declared(), reference_baseline=reference_baseline(Setting(cfg.setting)))
     if cfg.save_predictions:
         save_predictions(run_dir, data, prediction)
     final_metrics = {k: v for k, v in record.items() if isinstance(v, float)}
@@ -159,6 +159,11 @@ def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[st
     if Plots(cfg.plots) != Plots.none:
         draw_figures(run_dir, tsne=Plots(cfg.plots) == Plots.all)
     return record
+
+
+def reference_baseline(setting: Setting) -> str | None:
+    """The baseline that reports set beside every method in this setting (declared by its class)."""
+    return next((name for name, cls in registry.methods().items() if setting in cls.reference_for), None)
 
 
 def label_free(data: MultiViewDataset, prediction: Prediction, final_loss: float | None, seed: int) -> dict:

@@ -10,7 +10,6 @@ as artifacts, in a local store: ``mlflow_uri``, default a file store in outputs/
 from __future__ import annotations
 
 import csv
-import math
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -20,7 +19,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from mmc_bench.errors import TrainingDiverged, UserError
+from mmc_bench.errors import UserError
 
 TRACKERS = ("tensorboard", "csv", "mlflow", "wandb")
 
@@ -163,10 +162,7 @@ class RunLog:
                 raise UserError(f"logger={name} is not a tracker; choose from {', '.join(TRACKERS)}")
 
     def epoch(self, epoch: int, scalars: dict[str, float], phase: str = "train") -> None:
-        """Record one epoch's scalars; a non-finite value stops the run as diverged."""
-        for name, value in scalars.items():
-            if not math.isfinite(value):
-                raise TrainingDiverged(epoch, f"{phase}/{name}", value)
+        """Record one epoch's scalars (the engine has already stopped a diverged run)."""
         self.rows.append({"phase": phase, "epoch": epoch, **scalars})
         self._send({f"{phase}/{name}": value for name, value in scalars.items()}, epoch)
 
