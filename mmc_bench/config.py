@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any, Optional
 
+from hydra.utils import to_absolute_path
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from mmc_bench import registry
@@ -266,3 +269,12 @@ class RunConfig:
     objective: Objective = Objective.silhouette
     # Set by experiment/ YAMLs: the paper configuration this run follows.
     experiment_name: Optional[str] = None
+
+
+def path_tag(path: str | None) -> str:
+    """A user's file as a dataset name: its stem and a short hash of its absolute path, so two files of
+    the same name in different folders never share a run folder or a table column."""
+    if not path:
+        return "file"
+    resolved = Path(to_absolute_path(str(Path(path).expanduser()))).resolve()
+    return f"{resolved.stem}-{hashlib.sha256(str(resolved).encode()).hexdigest()[:8]}"

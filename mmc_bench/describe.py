@@ -104,13 +104,46 @@ def yaml_summary(path: Path, limit: int = 110) -> str:
     return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"
 
 
-def methods_overview(config_dir: Path) -> str:
-    rows = [(p.stem, yaml_summary(p)) for p in sorted((config_dir / "method").glob("*.yaml"))]
+GROUPS = ("dataset", "method", "experiment", "hparams_search", "logger")
+
+
+def group_options(config_dirs: list[Path], group: str) -> dict[str, Path]:
+    """Every YAML of a config group over the config folders (the package's first; a later folder's file of
+    the same name, as on Hydra's search path, wins)."""
+    options: dict[str, Path] = {}
+    for folder in config_dirs:
+        options.update({p.stem: p for p in sorted((folder / group).glob("*.yaml"))})
+    return dict(sorted(options.items()))
+
+
+def searchpath_dirs(entries: Any) -> list[Path]:
+    """The local folders of ``hydra.searchpath`` entries (file://DIR or a plain path; pkg:// is skipped)."""
+    folders = []
+    for entry in entries or ():
+        entry = str(entry)
+        if entry.startswith("pkg://"):
+            continue
+        folders.append(Path(entry.removeprefix("file://")).expanduser())
+    return folders
+
+
+def methods_overview(config_dirs: list[Path]) -> str:
+    rows = [(name, yaml_summary(path)) for name, path in group_options(config_dirs, "method").items()]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"  {name.ljust(width)}  {text}" for name, text in rows)
 
 
-def help_text(config_dir: Path) -> str:
+def config_groups(config_dirs: list[Path]) -> str:
+    """Each config group and its options, read from the folders (Hydra's own listing composes every option,
+    which took seconds)."""
+    lines = []
+    for group in GROUPS:
+        names = ", ".join(group_options(config_dirs, group))
+        lines.append(textwrap.fill(f"{group}: {names}", 100, subsequent_indent="    "))
+    return "\n".join(lines)
+
+
+def help_text(config_dirs: list[Path]) -> str:
     from mmc_bench.config import RunConfig
 
     return (
@@ -120,35 +153,52 @@ def help_text(config_dir: Path) -> str:
         "  python -m mmc_bench -m seed=0,1,2,3,4 [...]        a sweep (one run per value)\n"
         "  python -m mmc_bench hparams_search=eamc dataset=X  a label-free Optuna search\n"
         "  python -m mmc_bench describe METHOD               that method's keys, defaults and meaning\n"
-        "  python scripts/aggregate.py outputs/sweeps/NAME     tables from finished runs\n\n"
-        f"Methods (method=NAME; keys: describe NAME):\n{methods_overview(config_dir)}\n\n"
+        "  mmc-bench-aggregate outputs/sweeps/NAME           tables from finished runs\n\n"
+        f"Methods (method=NAME; keys: describe NAME):\n{methods_overview(config_dirs)}\n\n"
         f"Run keys:\n{describe_schema(RunConfig)}\n\n"
-        "Config groups: dataset, method, experiment, hparams_search, logger (listed below; schema/* are the\n"
-        "typed schemas behind them, not choices). Show a composed config: python -m mmc_bench [...] --cfg job\n"
+        f"Config groups (GROUP=OPTION; a method of your own: hydra.searchpath=[file://DIR]):\n"
+        f"{config_groups(config_dirs)}\n\n"
+        "Show a composed config: python -m mmc_bench [...] --cfg job\n"
     )
 
 
-def describe_method(name: str, config_dir: Path) -> str:
-    """The keys of method ``name`` (a conf/method YAML): what it is, then every key with default and meaning."""
+def describe_method(name: str, config_dir: Path, overrides: list[str] | tuple[str, ...] = ()) -> str:
+    """The keys of method ``name`` (a conf/method YAML, also one on a ``hydra.searchpath=[...]`` of
+    ``overrides``): what it is, then every key with default and meaning."""
     from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
+    from hydra.core.override_parser.overrides_parser import OverridesParser
 
     from mmc_bench.errors import UserError
 
-    path = config_dir / "method" / f"{name}.yaml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in (config_dir / "method").glob("*.yaml")))
-        raise UserError(f"no method '{name}' (conf/method/{name}.yaml); the methods are: {known}")
+    searchpath = [o.value() for o in OverridesParser.create().parse_overrides(overrides=list(overrides))]
+    options = group_options([config_dir, *searchpath_dirs(searchpath[-1] if searchpath else ())], "method")
+    if name not in options:
+        raise UserError(
+            f"no method '{name}' (conf/method/{name}.yaml); the methods are: {', '.join(options)}"
+        )
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"method={name}"])
-    schema = OmegaConf.get_type(cfg.method)
-    defaults = OmegaConf.to_object(cfg.method)
+        cfg = compose(config_name="config", overrides=[f"method={name}", *overrides])
+    schema, defaults = method_schema(cfg.method)
     text = describe_schema(schema, "method.", values=defaults)
-    intro = _comment_block([line for line in path.read_text().splitlines() if line.startswith("#")])
+    intro = _comment_block([line for line in options[name].read_text().splitlines() if line.startswith("#")])
     return (
         f"{name}: {textwrap.fill(intro, 100, subsequent_indent='  ')}\n\nKeys (schema {schema.__name__}, "
         f"set as method.KEY=VALUE):\n{text}\n"
     )
+
+
+def method_schema(node: Any) -> tuple[type, Any]:
+    """A composed method config's schema and its values: the typed node's own, or for a YAML without a
+    schema (a method outside the package) its class's ``config_class`` (importing that module)."""
+    from hydra.utils import get_class
+    from omegaconf import OmegaConf
+
+    schema = OmegaConf.get_type(node)
+    if dataclasses.is_dataclass(schema):
+        return schema, OmegaConf.to_object(node)
+    schema = get_class(node._target_).config_class
+    values = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k != "_target_"}
+    return schema, schema(**values)
 
 
 def method_page(name: str, config_dir: Path) -> str:

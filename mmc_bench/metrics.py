@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
-from sklearn.metrics.cluster import contingency_matrix, pair_confusion_matrix
-
-from mmc_bench.nn.matching import max_overlap_matching
 
 METRIC_NAMES = ("acc", "nmi", "nmi_geometric", "ari", "purity", "f_score", "precision", "recall")
 
 
 def _contingency(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     """Classes x predicted clusters counts; the two may differ in number."""
+    from sklearn.metrics.cluster import contingency_matrix
+
     return contingency_matrix(y_true, y_pred)
 
 
 def clustering_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Accuracy under the best one-to-one map of clusters to classes (Hungarian); unmatched clusters count as wrong."""
+    from mmc_bench.nn.matching import max_overlap_matching
+
     counts = _contingency(y_true, y_pred)
     rows, cols = max_overlap_matching(counts)
     return float(counts[rows, cols].sum() / len(y_true))
@@ -25,6 +25,8 @@ def clustering_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 def hungarian_map(y_true: np.ndarray, y_pred: np.ndarray) -> dict[int, int]:
     """The cluster -> class map behind ``clustering_accuracy`` (for confusion matrices and pseudo-labels)."""
+    from mmc_bench.nn.matching import max_overlap_matching
+
     classes, clusters = np.unique(y_true), np.unique(y_pred)
     counts = _contingency(y_true, y_pred)
     rows, cols = max_overlap_matching(counts)
@@ -43,6 +45,8 @@ def pairwise_scores(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, floa
     pairs put in one cluster. With no predicted pair (all singletons) no pair is wrongly joined, so
     precision is 1; likewise recall is 1 when no two samples share a class.
     """
+    from sklearn.metrics.cluster import pair_confusion_matrix
+
     (_, false_positive), (false_negative, true_positive) = pair_confusion_matrix(y_true, y_pred)
     predicted_pairs, actual_pairs = true_positive + false_positive, true_positive + false_negative
     precision = true_positive / predicted_pairs if predicted_pairs > 0 else 1.0
@@ -53,6 +57,8 @@ def pairwise_scores(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, floa
 
 def evaluate(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float | int]:
     """Every metric of the protocol for one labelling; NMI is reported with both averagings."""
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
     precision, recall, f_score = pairwise_scores(y_true, y_pred)
     return {
         "acc": clustering_accuracy(y_true, y_pred),

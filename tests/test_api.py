@@ -1,9 +1,12 @@
 """The Python API: scikit-learn conventions, validation at the boundary, sparse views and masks."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 
 import mmc_bench
 from mmc_bench import AEKMeans, KMeans
@@ -55,7 +58,57 @@ def test_clone_and_params_follow_scikit_learn():
     copy = clone(model)
     assert copy.get_params() == params and copy is not model
     copy.set_params(epochs=5, random_state=1)
-    assert copy.config.epochs == 5 and copy.random_state == 1 and model.config.epochs == 2
+    assert copy.epochs == 5 and copy.random_state == 1 and model.epochs == 2
+
+
+@pytest.mark.parametrize("name", sorted(mmc_bench.registry.estimators()))
+def test_every_estimator_round_trips_its_parameters_through_repr_clone_and_get_params(name):
+    """scikit-learn semantics for every registered method: parameters from the schema's signature, __init__
+    only stores them, repr shows the changed ones, clone and set_params keep them."""
+    estimator_class = getattr(mmc_bench, name)
+    defaults = estimator_class().get_params()
+    schema_keys = {f.name for f in dataclasses.fields(estimator_class.config_class)} - {"_target_", "name"}
+    assert set(defaults) == schema_keys | {"n_clusters", "random_state", "device"}
+    changed_key = next(
+        k for k in sorted(schema_keys) if isinstance(defaults[k], int) and not isinstance(defaults[k], bool)
+    )
+    model = estimator_class(n_clusters=4, random_state=3, **{changed_key: defaults[changed_key] + 1})
+    changed = {changed_key: defaults[changed_key] + 1, "n_clusters": 4, "random_state": 3}
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(changed.items()))
+    assert repr(model) == f"{estimator_class.__name__}({shown})"
+    copy = clone(model)
+    assert copy is not model and copy.get_params() == model.get_params()
+    assert copy.set_params(random_state=7).get_params()["random_state"] == 7 and model.random_state == 3
+    assert set(vars(estimator_class())) == set(defaults)  # __init__ sets its parameters and nothing else
+
+
+def test_fit_validates_the_parameters_init_stored():
+    xs, _ = views()
+    with pytest.raises(
+        TypeError, match="epochs: Value 'ten' of type 'str' could not be converted to Integer"
+    ):
+        AEKMeans(n_clusters=3, epochs="ten").fit(xs)
+    with pytest.raises(ValueError, match="epochs=-1 is out of range"):
+        AEKMeans(n_clusters=3, epochs=-1).fit(xs)
+    with pytest.raises(TypeError, match="has no hyper-parameter 'epoch'"):
+        AEKMeans(n_clusters=3, epoch=2)
+    with pytest.raises(TypeError, match="n_clusters as an integer >= 2, got 2.5"):
+        KMeans(n_clusters=2.5).fit(xs)
+    with pytest.raises(ValueError, match=r"n_clusters <= the number of samples \(90\), got n_clusters=91"):
+        KMeans(n_clusters=91).fit(xs)
+
+
+def test_scikit_learn_checks_that_apply_to_a_multi_view_estimator_pass():
+    """The checks of sklearn.utils.estimator_checks that do not need single-array input (the others would
+    need fit(X) on one array; a multi-view estimator takes a list of views: see docs/engine.md)."""
+    from sklearn.utils import estimator_checks as checks
+
+    for estimator in (KMeans(n_clusters=3), AEKMeans(n_clusters=3, epochs=1)):
+        name = type(estimator).__name__
+        checks.check_parameters_default_constructible(name, estimator)
+        checks.check_no_attributes_set_in_init(name, estimator)
+        checks.check_get_params_invariance(name, estimator)
+        checks.check_set_params(name, estimator)
 
 
 def test_sparse_views_give_the_dense_result():
@@ -80,7 +133,7 @@ def test_an_absent_view_is_zeroed_so_its_values_change_nothing():
     "call, error, message",
     [
         (lambda: KMeans(n_clusters=3, n_inti=2), TypeError, "no hyper-parameter 'n_inti'"),
-        (lambda: KMeans(n_clusters=3, n_init=0), ValueError, "n_init=0 is out of range"),
+        (lambda: KMeans(n_clusters=3, n_init=0).fit(views()[0]), ValueError, "n_init=0 is out of range"),
         (lambda: KMeans().fit(views()[0]), ValueError, "needs n_clusters >= 2"),
         (lambda: KMeans(n_clusters=3).fit(np.zeros((5, 2))), ValueError, "list of arrays"),
         (
@@ -89,7 +142,7 @@ def test_an_absent_view_is_zeroed_so_its_values_change_nothing():
             "same number of rows",
         ),
         (lambda: KMeans(n_clusters=3).fit([np.full((5, 2), np.nan)]), ValueError, "view 0 holds NaN"),
-        (lambda: KMeans(n_clusters=3).predict(views()[0]), RuntimeError, "not fitted"),
+        (lambda: KMeans(n_clusters=3).predict(views()[0]), NotFittedError, "not fitted"),
         (
             lambda: KMeans(n_clusters=3, n_init=1).fit(views()[0]).predict([np.zeros((4, 3))]),
             ValueError,

@@ -12,7 +12,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
 # Silhouette is O(n^2 d): above this many samples it is computed on a seeded sample of this size.
 SILHOUETTE_SAMPLE = 4000
@@ -46,6 +45,8 @@ def internal_indices(features: np.ndarray, labels: np.ndarray, seed: int) -> dic
     """Silhouette (higher is better, in [-1, 1]), Calinski-Harabasz (higher is better) and Davies-Bouldin
     (lower is better) of ``labels`` on ``features``; None where they are undefined (one cluster, or as many
     clusters as samples)."""
+    from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+
     n, k = len(labels), len(np.unique(labels))
     if not 2 <= k < n:
         return {"silhouette": None, "calinski_harabasz": None, "davies_bouldin": None}

@@ -82,6 +82,8 @@ class ClusteringMethod(ClusterMixin, BaseEstimator):
     diagnostics: ClassVar[tuple[str, ...]] = ()
     # Prefix of the logged per-view weight columns (w_view0, w_view1, ... for "w_view"), if any.
     view_weight_prefix: ClassVar[str | None] = None
+    # False for a library baseline that computes on the CPU whatever the device (gpu-check skips it).
+    uses_device: ClassVar[bool] = True
     # The estimator's name in ``from mmc_bench import NAME`` (None: the class name).
     api_name: ClassVar[str | None] = None
     # Names of the attributes the engine checkpoints (modules, optimisers, tensors, plain values).
@@ -307,9 +309,17 @@ def params_of(config: Any) -> dict[str, Any]:
 
 
 def _default(f: dataclasses.Field) -> Any:
+    """A schema field's default as an estimator default: lists become tuples (scikit-learn wants immutable
+    defaults; the config built in fit holds lists again)."""
     if f.default is not dataclasses.MISSING:
-        return f.default
-    return f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        value = f.default
+    else:
+        value = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+    return _frozen(value)
+
+
+def _frozen(value: Any) -> Any:
+    return tuple(_frozen(v) for v in value) if isinstance(value, list) else value
 
 
 def init_from_schema(schema: type) -> Callable[..., None]:
@@ -332,7 +342,9 @@ def init_from_schema(schema: type) -> Callable[..., None]:
         unknown = sorted(set(params) - set(signature.parameters))
         if unknown:
             known = ", ".join(k for k in signature.parameters if k != "self")
-            raise TypeError(f"{type(self).__name__} has no hyper-parameter {unknown[0]!r}; its keys are: {known}")
+            raise TypeError(
+                f"{type(self).__name__} has no hyper-parameter {unknown[0]!r}; its keys are: {known}"
+            )
         for key, parameter in list(signature.parameters.items())[1:]:
             setattr(self, key, params.get(key, parameter.default))
 

@@ -41,6 +41,7 @@ class LibraryBaseline(ClusteringMethod):
     """A baseline fitted by a library call in ``setup`` (no training epochs); its loss is the inertia."""
 
     is_baseline = True
+    uses_device = False
 
     def final_loss(self) -> dict[str, float] | None:
         model = getattr(self, "_model", None)
@@ -100,6 +101,7 @@ class SpectralConcat(ClusteringMethod):
     training neighbour's cluster (spectral clustering has no out-of-sample rule of its own)."""
 
     api_name = "Spectral"
+    uses_device = False
     config_class = SpectralConfig
     is_baseline = True
     config: SpectralConfig

@@ -21,8 +21,13 @@ from typing import Any
 import pandas as pd
 import torch
 
-# One configuration per method class (variants such as eamc_paper run the same code).
-METHODS = ("kmeans", "ae_kmeans", "eamc", "dmim", "cmmc", "jecl", "dec", "dm2c")
+
+def default_methods() -> list[str]:
+    """One configuration per registered method class that trains on a device (library baselines such as
+    k-means run on the CPU whatever the device; variants such as eamc_paper run the same code)."""
+    from mmc_bench import registry
+
+    return [name for name, cls in sorted(registry.methods().items()) if cls.uses_device]
 
 
 def check_method(
@@ -108,7 +113,9 @@ def _fit(cfg, data, device: str, compile_steps: bool) -> tuple[Any, Any, float, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Every method on CUDA against the same run on the CPU.")
     parser.add_argument("--out", type=Path, default=Path("outputs/gpu_check"))
-    parser.add_argument("--methods", nargs="*", default=list(METHODS))
+    parser.add_argument(
+        "--methods", nargs="*", default=None, help="method YAML names (default: every method class)"
+    )
     parser.add_argument("--samples", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eager-only", action="store_true", help="skip the compiled CUDA run")
@@ -117,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         print("gpu-check: no CUDA device on this machine, nothing checked (run it where a GPU is present)")
         return 0
     rows = []
-    for method in args.methods:
+    for method in args.methods or default_methods():
         print(f"gpu-check: {method} ...", flush=True)
         rows.append(check_method(method, args.samples, args.seed, compiled=not args.eager_only))
     table = pd.DataFrame(rows)

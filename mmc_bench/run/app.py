@@ -18,16 +18,16 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from mmc_bench import registry
-from mmc_bench.analysis.validity import LABEL_BASED_OBJECTIVES, OBJECTIVES, objective_value
-from mmc_bench.config import DatasetConfig, RunConfig, apply_method_scoped_keys
-from mmc_bench.describe import help_text
+from mmc_bench.config import DatasetConfig, RunConfig, apply_method_scoped_keys, path_tag
+from mmc_bench.describe import help_text, searchpath_dirs
 from mmc_bench.errors import UserError
 from mmc_bench.run.callbacks import record_job_outcome
-from mmc_bench.run.identity import identity_differences, path_tag, run_identity
-from mmc_bench.run.runner import METRICS_FILE, failure_record, read_completed, resolve_device, run_experiment
 from mmc_bench.run.storage import run_folder_lock, write_failure_message, write_json_atomic, write_text_atomic
 
 log = logging.getLogger("mmc_bench")
+# The runner, and through it torch and scikit-learn, is imported where a job runs, so that --help, describe
+# and a sweep's controller start at once.
+METRICS_FILE = "metrics.json"
 # Bad input or an unusable folder: 2; training failed (diverged) or crashed: 1; stopped by a signal: 130.
 EXIT_CODES = {"refused": 2, "failed": 1, "interrupted": 130}
 SUMMARY_KEYS = ("acc", "nmi", "nmi_geometric", "ari", "purity", "f_score", "final_loss", "wall_time_s")
@@ -62,7 +62,9 @@ OmegaConf.register_new_resolver("mmc_suffix", _path_suffix, replace=True)
 # --help is built from the method YAMLs and the schemas' comments (mmc_bench/describe.py).
 # Hydra fills the template with string.Template, so a literal $ is written $$.
 OmegaConf.register_new_resolver(
-    "mmc_help", lambda: help_text(Path(CONFIG_DIR)).replace("$", "$$"), replace=True
+    "mmc_help",
+    lambda searchpath=(): help_text([Path(CONFIG_DIR), *searchpath_dirs(searchpath)]).replace("$", "$$"),
+    replace=True,
 )
 
 
@@ -118,6 +120,9 @@ def _app(cfg: DictConfig) -> float:
 
 def _run_in_locked_folder(cfg: DictConfig, run_dir: Path, multirun: bool) -> tuple[str, float]:
     """(status, value returned to Hydra) of one job whose folder this process holds."""
+    from mmc_bench.analysis.validity import objective_value
+    from mmc_bench.run.runner import failure_record, read_completed, run_experiment
+
     variant = variant_label(HydraConfig.get(), cfg.method.name)
     warn_if_label_based(str(cfg.objective))
     previous = read_completed(run_dir)
@@ -155,6 +160,8 @@ def _run_in_locked_folder(cfg: DictConfig, run_dir: Path, multirun: bool) -> tup
 
 
 def warn_if_label_based(objective: str) -> None:
+    from mmc_bench.analysis.validity import LABEL_BASED_OBJECTIVES, OBJECTIVES
+
     if objective in LABEL_BASED_OBJECTIVES:
         log.warning(
             "objective=%s reads the labels: a search or a selection on it tunes on the test labels; "
@@ -166,6 +173,9 @@ def warn_if_label_based(objective: str) -> None:
 
 def check_same_run(previous: dict[str, Any], cfg: DictConfig, run_dir: Path) -> None:
     """A completed result is only reused for the run it was computed for (see mmc_bench.run.identity)."""
+    from mmc_bench.run.identity import identity_differences, run_identity
+    from mmc_bench.run.runner import resolve_device
+
     if "identity" not in previous:
         print(f"note: {run_dir} was completed before run identities were recorded; it is reused as it is")
         return
@@ -201,21 +211,24 @@ def save_hydra_files(cfg: DictConfig, run_dir: Path) -> None:
         write_text_atomic(folder / name, OmegaConf.to_yaml(node))
 
 
-def _describe(names: list[str]) -> None:
+def _describe(args: list[str]) -> None:
     from mmc_bench.describe import describe_method, write_method_pages
 
+    overrides = [a for a in args if a.startswith("hydra.searchpath=")]
+    names = [a for a in args if a not in overrides]
     if len(names) == 2 and names[0] == "--markdown":
         for page in write_method_pages(Path(names[1]), Path(CONFIG_DIR)):
             print(page)
         sys.exit(0)
     if len(names) != 1:
         print(
-            "usage: python -m mmc_bench describe METHOD (e.g. describe eamc), or describe --markdown DIR",
+            "usage: mmc-bench describe METHOD [hydra.searchpath=[file://DIR]] (e.g. describe eamc), "
+            "or describe --markdown DIR",
             file=sys.stderr,
         )
         sys.exit(2)
     try:
-        print(describe_method(names[0], Path(CONFIG_DIR)))
+        print(describe_method(names[0], Path(CONFIG_DIR), overrides))
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -242,6 +255,8 @@ def threads_per_job(parallel_jobs: int | None) -> int:
 def record_failure(run_dir: Path, record: dict[str, Any]) -> None:
     """Write a failed metrics.json, unless the folder already holds a completed result (never lose one).
     When even that write fails (a full disk), the console message is all there is."""
+    from mmc_bench.run.runner import read_completed
+
     if read_completed(run_dir) is None:
         with contextlib.suppress(OSError, UserError):
             write_json_atomic(run_dir / METRICS_FILE, record)
@@ -269,9 +284,23 @@ def _figures(values: dict[str, Any], keys: tuple[str, ...]) -> str:
     )
 
 
+def _print_help(args: list[str]) -> None:
+    """``--help`` without Hydra's: Hydra's help composes every option of every config group (seconds);
+    this reads the same folders, the package's and those a ``hydra.searchpath=[...]`` override adds."""
+    searchpath: list[str] = []
+    overrides = [a for a in args if a.startswith(("hydra.searchpath=", "+hydra.searchpath="))]
+    if overrides:
+        parsed = OverridesParser.create().parse_overrides(overrides=overrides[-1:])
+        searchpath = list(parsed[0].value() or [])
+    print(help_text([Path(CONFIG_DIR), *searchpath_dirs(searchpath)]))
+    sys.exit(0)
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "describe":
         _describe(sys.argv[2:])
+    if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
+        _print_help(sys.argv[1:])
     try:
         _app()
     except KeyboardInterrupt:

@@ -20,7 +20,7 @@ from typing import Any
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
-from mmc_bench.config import Source, compile_mode
+from mmc_bench.config import Source, compile_mode, path_tag  # noqa: F401  (path_tag: re-exported)
 from mmc_bench.data.build import locate_file
 from mmc_bench.run.storage import file_sha256
 
@@ -74,12 +74,3 @@ def identity_differences(recorded: dict[str, Any] | None, current: dict[str, Any
     if recorded.get("device") != current["device"]:
         differences.append(f"the device ({recorded.get('device')} there, {current['device']} here)")
     return differences
-
-
-def path_tag(path: str | None) -> str:
-    """A user's file as a dataset name: its stem and a short hash of its absolute path, so two files of
-    the same name in different folders never share a run folder or a table column."""
-    if not path:
-        return "file"
-    resolved = Path(to_absolute_path(str(Path(path).expanduser()))).resolve()
-    return f"{resolved.stem}-{hashlib.sha256(str(resolved).encode()).hexdigest()[:8]}"

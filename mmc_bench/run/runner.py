@@ -106,6 +106,10 @@ def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[st
     record = _base_record(cfg, variant)
     write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     seed_everything(cfg.seed)
+    # The methods' libraries (scikit-learn's OpenMP k-means among them) load before the thread count is set,
+    # as they did when the app imported them at start-up: with threads=N they then keep the same thread
+    # count, so results stay as before the app's imports became lazy.
+    registry.methods()
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)

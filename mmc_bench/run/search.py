@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 
-import optuna
-
 log = logging.getLogger("mmc_bench")
 
 
@@ -18,6 +16,8 @@ def finished_trials(study_name: str, storage: str) -> int:
     """Completed trials of a stored study (0 for a new one): ``n_trials`` counts completed trials, so a failed
     trial is made up for. Trials still marked running are left over from an interrupted search (Ctrl-C):
     they are marked failed."""
+    import optuna  # here, not at the top: Hydra imports the sweeper plugin (and so this module) for --help
+
     try:
         study = optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:  # no such study yet
