@@ -38,7 +38,8 @@ def _fmt(value: float, std: float = np.nan) -> str:
 def baseline_methods(runs: pd.DataFrame) -> set[str]:
     """Methods whose runs say they are baselines (runs written before metrics.json said so: the plan's
     reference baselines)."""
-    declared = runs["is_baseline"].fillna(False).astype(bool) if "is_baseline" in runs else False
+    flags = runs["is_baseline"] if "is_baseline" in runs else pd.Series(False, index=runs.index)
+    declared = flags.fillna(False).astype(bool)
     return set(runs.loc[declared, "method"]) | set(PLAN["reference_baseline"].values()) & set(runs["method"])
 
 
