@@ -294,7 +294,7 @@ class ClusteringMethod(ClusterMixin, BaseEstimator):
 
 
 def check_n_clusters(name: str, n_clusters: Any, n_samples: int) -> None:
-    """K must be an integer from 2 to the number of samples (the command line's dataset.n_clusters rule)."""
+    """K for ``fit(Xs)``: an integer from 2 to the number of samples."""
     if n_clusters is None:
         raise ValueError(f"{name} needs n_clusters >= 2, got None")
     if isinstance(n_clusters, bool) or not isinstance(n_clusters, int | np.integer):

@@ -22,12 +22,17 @@ from mmc_bench.config import DatasetConfig, RunConfig, apply_method_scoped_keys,
 from mmc_bench.describe import help_text, searchpath_dirs
 from mmc_bench.errors import UserError
 from mmc_bench.run.callbacks import record_job_outcome
-from mmc_bench.run.storage import run_folder_lock, write_failure_message, write_json_atomic, write_text_atomic
+from mmc_bench.run.storage import (
+    METRICS_FILE,
+    run_folder_lock,
+    write_failure_message,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 log = logging.getLogger("mmc_bench")
 # The runner, and through it torch and scikit-learn, is imported where a job runs, so that --help, describe
 # and a sweep's controller start at once.
-METRICS_FILE = "metrics.json"
 # Bad input or an unusable folder: 2; training failed (diverged) or crashed: 1; stopped by a signal: 130.
 EXIT_CODES = {"refused": 2, "failed": 1, "interrupted": 130}
 SUMMARY_KEYS = ("acc", "nmi", "nmi_geometric", "ari", "purity", "f_score", "final_loss", "wall_time_s")

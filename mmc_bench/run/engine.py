@@ -178,7 +178,6 @@ class Trainer:
         self, method: TrainableMethod, data: MultiViewDataset, seed: int, device: torch.device
     ) -> FitResult:
         seed_everything(seed)
-        self._device = device
         order = torch.Generator().manual_seed(seed)
         ctx = FitContext(seed, device, order, self.eval_chunk, self._record)
         compiler = StepCompiler(self.compile, device, self.compile_backend, self.cuda_graphs)
@@ -192,7 +191,9 @@ class Trainer:
                 for phase in phases:
                     first = position - offset if position > offset else 0
                     if first < phase.epochs:
-                        timing[phase.name] = self._run_phase(method, phase, first, offset, order, compiler)
+                        timing[phase.name] = self._run_phase(
+                            method, phase, first, offset, order, device, compiler
+                        )
                     offset += phase.epochs
         finally:
             compiler.unwrap(method)
@@ -214,6 +215,7 @@ class Trainer:
         first: int,
         offset: int,
         order: torch.Generator,
+        device: torch.device,
         compiler: StepCompiler,
     ) -> dict[str, float]:
         if first == 0 and phase.start is not None:
@@ -230,7 +232,9 @@ class Trainer:
         seconds: list[float] = []
         for epoch in range(first, phase.epochs):
             began = time.perf_counter()
-            scalars = phase.run_epoch(epoch) if phase.run_epoch else self._minibatch_epoch(phase, order)
+            scalars = (
+                phase.run_epoch(epoch) if phase.run_epoch else self._minibatch_epoch(phase, order, device)
+            )
             if isinstance(scalars, Iterator):  # a generator of step scalars: the epoch's means
                 scalars = means_of(scalars)
             if scalars is None:
@@ -264,11 +268,13 @@ class Trainer:
             console.info("%s %s: steps compiled in %.1f s", method.name, phase.name, compile_s)
         return phase_timing(seconds, compile_s)
 
-    def _minibatch_epoch(self, phase: Phase, order: torch.Generator) -> Iterator[dict[str, torch.Tensor]]:
+    def _minibatch_epoch(
+        self, phase: Phase, order: torch.Generator, device: torch.device
+    ) -> Iterator[dict[str, torch.Tensor]]:
         """One epoch of a minibatch-form phase: its step's scalars, batch by batch."""
         if phase.train is not None:
             phase.train.train()
-        for index in epoch_batches(phase.n_samples, phase.batch_size, order, phase.drop_last, self._device):
+        for index in epoch_batches(phase.n_samples, phase.batch_size, order, phase.drop_last, device):
             total, terms = phase.step(index)
             optimizer_step(phase.optimizer, total)
             yield {"total": total, **terms}

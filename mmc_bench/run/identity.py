@@ -20,7 +20,7 @@ from typing import Any
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
-from mmc_bench.config import Source, compile_mode, path_tag  # noqa: F401  (path_tag: re-exported)
+from mmc_bench.config import Source, compile_mode
 from mmc_bench.data.build import locate_file
 from mmc_bench.run.storage import file_sha256
 

@@ -31,10 +31,9 @@ from mmc_bench.metrics import evaluate
 from mmc_bench.run.checkpoint import CHECKPOINT_FILE, Checkpointer, Interrupted
 from mmc_bench.run.engine import Trainer, resolve_device, seed_everything
 from mmc_bench.run.identity import run_identity
-from mmc_bench.run.storage import write_atomic, write_json_atomic, write_text_atomic
+from mmc_bench.run.storage import METRICS_FILE, write_atomic, write_json_atomic, write_text_atomic
 from mmc_bench.run.tracking import RunLog
 
-METRICS_FILE = "metrics.json"
 # Lines for the console and app.log (Hydra sends this logger to both).
 console = logging.getLogger("mmc_bench")
 

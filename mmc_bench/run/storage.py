@@ -17,6 +17,9 @@ import numpy as np
 
 from mmc_bench.errors import UserError
 
+# A run folder's result; written last, so its presence with status completed means the run is whole.
+METRICS_FILE = "metrics.json"
+
 LOCK_FILE = ".lock"
 
 
