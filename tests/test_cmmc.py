@@ -121,7 +121,7 @@ FAST = dict(
 
 
 def fit(cfg: dict, data, log=None, checkpoint=None):
-    method = CMMC(CMMCConfig(**cfg))
+    method = CMMC.from_config(CMMCConfig(**cfg))
     ctx = Trainer(log or RunLog())
     if checkpoint is not None:
         ctx.checkpoint = checkpoint

@@ -201,11 +201,11 @@ def test_kmeans_mixed_uses_each_samples_own_modality():
     kept = data.mask.argmax(axis=1)
     for v in range(2):
         np.testing.assert_array_equal(features[kept == v], data.views[v][kept == v])
-    method = KMeansMixed(KMeansMixedConfig())
+    method = KMeansMixed.from_config(KMeansMixedConfig())
     method.fit_dataset(data.train_part(), Trainer(RunLog()))
     assert method.predict_dataset(data).labels.shape == (150,)
     with pytest.raises(UserError, match=r"dataset.preprocess=\[pca:D\]"):
-        KMeansMixed(KMeansMixedConfig()).fit_dataset(mixed_data(), Trainer(RunLog()))
+        KMeansMixed.from_config(KMeansMixedConfig()).fit_dataset(mixed_data(), Trainer(RunLog()))
 
 
 def test_dm2c_declares_a_split_for_data_without_a_published_one():

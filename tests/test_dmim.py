@@ -92,7 +92,7 @@ FAST = dict(input_dim=8, epochs=40)
 def test_three_view_run_uses_every_pair_and_clusters():
     data = synthetic()
     log = RunLog()
-    method = DMIM(DMIMConfig(**FAST))
+    method = DMIM.from_config(DMIMConfig(**FAST))
     loss = method.fit_dataset(data, Trainer(log)).final_loss
     history = log.history()
     assert math.isfinite(loss)
@@ -105,7 +105,7 @@ def test_three_view_run_uses_every_pair_and_clusters():
 
 def test_views_with_fewer_dims_than_input_dim_are_padded():
     data = synthetic(n_views=2, dims=(20, 5))
-    method = DMIM(DMIMConfig(input_dim=10, epochs=2))
+    method = DMIM.from_config(DMIMConfig(input_dim=10, epochs=2))
     method.fit_dataset(data, Trainer(RunLog()))
     views = [method._project(data, v) for v in range(2)]
     assert [v.shape[1] for v in views] == [10, 5]  # kept at their own size, padded batch by batch
@@ -114,7 +114,7 @@ def test_views_with_fewer_dims_than_input_dim_are_padded():
 
 
 def test_minibatch_mode_runs():
-    method = DMIM(DMIMConfig(**{**FAST, "epochs": 3, "batch_size": 50}))
+    method = DMIM.from_config(DMIMConfig(**{**FAST, "epochs": 3, "batch_size": 50}))
     log = RunLog()
     method.fit_dataset(synthetic(), Trainer(log))
     assert len(log.history()) == 3
@@ -123,7 +123,7 @@ def test_minibatch_mode_runs():
 def test_full_batch_above_the_limit_becomes_mini_batches_of_the_large_data_size():
     def final_loss(**cfg):
         return (
-            DMIM(DMIMConfig(**{**FAST, "epochs": 3, **cfg}))
+            DMIM.from_config(DMIMConfig(**{**FAST, "epochs": 3, **cfg}))
             .fit_dataset(synthetic(), Trainer(RunLog()))
             .final_loss
         )
@@ -146,7 +146,7 @@ def test_pseudo_labels_full_data_every_few_steps_or_per_batch(monkeypatch, mini_
         DMIM, "_batch_labels", lambda self, out: step_labels.append(labels(self, out)) or step_labels[-1]
     )
     cfg = {**FAST, "epochs": 6, "sinkhorn_every": 2, **({"batch_size": 50} if mini_batch else {})}
-    DMIM(DMIMConfig(**cfg)).fit_dataset(synthetic(), Trainer(RunLog()))
+    DMIM.from_config(DMIMConfig(**cfg)).fit_dataset(synthetic(), Trainer(RunLog()))
     if mini_batch:
         assert refreshes == [] and len(step_labels) == 6 * 3 + 3  # 18 steps, then 3 evaluation batches
         assert all(np.bincount(y.numpy(), minlength=3).min() >= 10 for y in step_labels)

@@ -102,7 +102,7 @@ FAST = dict(epochs=8, batch_size=40, lr_encoder=1e-3, lr_clustering=1e-3, encode
 
 
 def fit(data, seed=0, **kw):
-    method = EAMC(EAMCConfig(**{**FAST, **kw}), random_state=seed)
+    method = EAMC.from_config(EAMCConfig(**{**FAST, **kw}), random_state=seed)
     loss = method.fit_dataset(data, Trainer(RunLog())).final_loss
     return method, loss
 
@@ -134,7 +134,7 @@ def test_prediction_does_not_depend_on_chunking():
 
 def test_history_logs_every_term_and_view_weights():
     log = RunLog()
-    method = EAMC(EAMCConfig(**FAST, checkpoint="lowest_loss"))
+    method = EAMC.from_config(EAMCConfig(**FAST, checkpoint="lowest_loss"))
     method.fit_dataset(synthetic(), Trainer(log))
     history = log.history()
     train = history[history["phase"] == "train"]
@@ -147,7 +147,7 @@ def test_history_logs_every_term_and_view_weights():
 
 def test_checkpoint_is_the_lowest_evaluated_loss():
     log = RunLog()
-    method = EAMC(EAMCConfig(**FAST, checkpoint="lowest_loss"))
+    method = EAMC.from_config(EAMCConfig(**FAST, checkpoint="lowest_loss"))
     final = method.fit_dataset(synthetic(), Trainer(log)).final_loss
     evaluated = log.history().query("phase == 'eval'")
     assert final == pytest.approx(evaluated["total"].min(), rel=1e-5)

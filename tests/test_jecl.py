@@ -77,7 +77,7 @@ def fit(method_cls, config_cls, data, log=None, checkpoint=None, **overrides):
 
 
 def test_initial_alignment_recovers_a_known_permutation_of_centroids():
-    method = JECL(JECLConfig(**FAST))
+    method = JECL.from_config(JECLConfig(**FAST))
     method.device_, method.n_clusters = torch.device("cpu"), 3
     method.centroids = torch.nn.Parameter(torch.arange(12.0).reshape(2, 3, 2))
     original = method.centroids[1].detach().clone()
@@ -112,14 +112,14 @@ def test_jecl_clusters_and_its_views_agree():
     ],
 )
 def test_ablation_switches_remove_their_terms(switches, removed):
-    method = JECL(JECLConfig(**switches))
+    method = JECL.from_config(JECLConfig(**switches))
     assert set(method._loss(2).names) == {"cluster", "align", "balance"} - removed
 
 
 def test_view_weights_are_validated():
     with pytest.raises(UserError, match="view_weights"):
-        JECL(JECLConfig(view_weights=[0.7, 0.7]))._stack_weights(2)
-    assert JECL(JECLConfig(view_weights=[0.25, 0.75]))._stack_weights(2).tolist() == [0.25, 0.75]
+        JECL.from_config(JECLConfig(view_weights=[0.7, 0.7]))._stack_weights(2)
+    assert JECL.from_config(JECLConfig(view_weights=[0.25, 0.75]))._stack_weights(2).tolist() == [0.25, 0.75]
 
 
 def test_missing_views_give_no_nan_and_absent_values_are_never_read():

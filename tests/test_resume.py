@@ -116,7 +116,7 @@ def test_checkpoint_of_an_older_format_is_refused_with_a_sentence(tmp_path):
 
     torch.save({"epoch": 3, "net": {}}, tmp_path / "checkpoint.pt")
     with pytest.raises(UserError, match="older mmc_bench.*delete it"):
-        EAMC(EAMCConfig(**CFG)).fit_dataset(data(), Trainer(RunLog(), Checkpointer(tmp_path, 4, True)))
+        EAMC.from_config(EAMCConfig(**CFG)).fit_dataset(data(), Trainer(RunLog(), Checkpointer(tmp_path, 4, True)))
 
 
 class Killed(BaseException):
@@ -136,16 +136,16 @@ class KillAtEpoch(RunLog):
 
 def test_resume_after_a_kill_continues_from_the_last_periodic_checkpoint(tmp_path):
     dataset = data()
-    reference = EAMC(EAMCConfig(**CFG))
+    reference = EAMC.from_config(EAMCConfig(**CFG))
     reference_log = RunLog()
     reference_loss = reference.fit_dataset(dataset, Trainer(reference_log)).final_loss
     with pytest.raises(Killed):
-        EAMC(EAMCConfig(**CFG)).fit_dataset(
+        EAMC.from_config(EAMCConfig(**CFG)).fit_dataset(
             dataset, Trainer(KillAtEpoch(6), Checkpointer(tmp_path, 4, False))
         )
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["position"] == 3  # epochs 4-6 are lost
     resumed_log = RunLog()
-    resumed = EAMC(EAMCConfig(**CFG))
+    resumed = EAMC.from_config(EAMCConfig(**CFG))
     loss = resumed.fit_dataset(dataset, Trainer(resumed_log, Checkpointer(tmp_path, 4, True))).final_loss
     assert loss == reference_loss
     pd.testing.assert_frame_equal(resumed_log.history(), reference_log.history())
