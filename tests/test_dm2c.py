@@ -98,7 +98,7 @@ FAST = dict(
 
 
 def fit(data, **overrides):
-    method = DM2C(DM2CConfig(**{**FAST, **overrides}))
+    method = DM2C.from_config(DM2CConfig(**{**FAST, **overrides}))
     log = RunLog()
     loss = method.fit_dataset(data.train_part(), Trainer(log)).final_loss
     return method, loss, log
@@ -127,7 +127,7 @@ def test_weight_clipping_holds_after_every_critic_step():
             checked.append(((values.abs() <= bound).all().item(), (values.abs() == bound).any().item()))
             return loss
 
-    method = Checked(DM2CConfig(**{**FAST, "lr_critic": 0.5}))
+    method = Checked.from_config(DM2CConfig(**{**FAST, "lr_critic": 0.5}))
     method.fit_dataset(mixed_data().train_part(), Trainer(RunLog()))
     assert len(checked) >= 6
     assert all(inside for inside, _ in checked)

@@ -11,7 +11,7 @@ from mmc_bench.data.build import load_dataset
 from mmc_bench.errors import TrainingDiverged
 from mmc_bench.methods.eamc import EAMC, EAMCConfig, EAMCNetwork, generator_loss
 from mmc_bench.nn.kernels import cs_divergence, ddc_orthogonality, ddc_simplex, gaussian_kernel
-from mmc_bench.run.engine import Trainer
+from mmc_bench.run.engine import Trainer, stop_if_diverged
 from mmc_bench.run.runner import run_experiment
 from mmc_bench.run.tracking import RunLog
 from tests.conftest import compose_config
@@ -169,9 +169,12 @@ def test_diverging_run_is_recorded_as_failed(tmp_path):
     assert "acc" not in record
 
 
-def test_runlog_stops_on_non_finite():
+def test_the_engine_stops_on_non_finite_and_the_log_only_records():
     with pytest.raises(TrainingDiverged, match="train/total' became inf at epoch 4"):
-        RunLog().epoch(4, {"total": float("inf")})
+        stop_if_diverged(4, "train", {"total": float("inf")})
+    log = RunLog()
+    log.epoch(4, {"total": float("inf")})
+    assert log.rows == [{"phase": "train", "epoch": 4, "total": float("inf")}]
 
 
 def test_conv_encoder_on_image_views():

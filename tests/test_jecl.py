@@ -69,7 +69,7 @@ FAST = dict(
 
 
 def fit(method_cls, config_cls, data, log=None, checkpoint=None, **overrides):
-    method = method_cls(config_cls(**{**FAST, **overrides}))
+    method = method_cls.from_config(config_cls(**{**FAST, **overrides}))
     ctx = Trainer(log or RunLog())
     if checkpoint is not None:
         ctx.checkpoint = checkpoint

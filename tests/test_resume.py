@@ -116,7 +116,9 @@ def test_checkpoint_of_an_older_format_is_refused_with_a_sentence(tmp_path):
 
     torch.save({"epoch": 3, "net": {}}, tmp_path / "checkpoint.pt")
     with pytest.raises(UserError, match="older mmc_bench.*delete it"):
-        EAMC.from_config(EAMCConfig(**CFG)).fit_dataset(data(), Trainer(RunLog(), Checkpointer(tmp_path, 4, True)))
+        EAMC.from_config(EAMCConfig(**CFG)).fit_dataset(
+            data(), Trainer(RunLog(), Checkpointer(tmp_path, 4, True))
+        )
 
 
 class Killed(BaseException):
