@@ -295,3 +295,24 @@ def test_a_bad_key_in_an_outside_methods_yaml_is_one_sentence(toy_dir, tmp_path,
         capsys=capsys,
     )
     assert code == 2 and "method.epochs=-1 is out of range" in out + err
+
+
+def test_outside_method_appears_in_help_and_describe(toy_dir, tmp_path, monkeypatch, capsys):
+    from tests.conftest import run_app
+
+    searchpath = f"hydra.searchpath=[file://{toy_dir / 'conf'}]"
+    code, out, _ = run_app("--help", searchpath, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+    assert code == 0
+    assert "\n  toy " in out and "method: ae_kmeans, cmmc" in out and "toy" in out.split("method: ")[1]
+    code, out, _ = run_app("describe", "toy", searchpath, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+    assert code == 0
+    assert "Keys (schema ToyConfig, set as method.KEY=VALUE):" in out and "method.dim = 3" in out
+
+
+def test_outside_method_runs_in_gpu_check(toy_dir):
+    from mmc_bench.perf import gpu_check
+
+    row = gpu_check.check_method(
+        "toy", 120, 0, devices=("cpu", "cpu"), compiled=False, searchpath=(str(toy_dir / "conf"),)
+    )
+    assert row["method"] == "toy" and row["same labels"] and row["label agreement"] == 1.0

@@ -31,9 +31,15 @@ def default_methods() -> list[str]:
 
 
 def check_method(
-    method: str, n_samples: int, seed: int, devices: tuple[str, str] = ("cpu", "cuda"), compiled: bool = True
+    method: str,
+    n_samples: int,
+    seed: int,
+    devices: tuple[str, str] = ("cpu", "cuda"),
+    compiled: bool = True,
+    searchpath: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """One method on the reference device and on the checked one (``devices``), on the same data."""
+    """One method on the reference device and on the checked one (``devices``), on the same data;
+    ``searchpath`` (config folders) finds a method outside the package."""
     from hydra.utils import get_class
 
     from mmc_bench.config import Setting
@@ -42,7 +48,12 @@ def check_method(
     from mmc_bench.run.app import compose_run_config
     from mmc_bench.run.runner import prepare_dataset
 
-    method_class = get_class(compose_run_config(f"method={method}").method._target_)
+    located = (
+        [f"hydra.searchpath=[{','.join(f'file://{Path(d).resolve()}' for d in searchpath)}]"]
+        if searchpath
+        else []
+    )
+    method_class = get_class(compose_run_config(f"method={method}", *located).method._target_)
     setting = next(s for s in (Setting.paired, Setting.mixed) if s in method_class.supported_settings)
     overrides = [
         f"method={method}",
@@ -52,7 +63,8 @@ def check_method(
         "dataset.n_clusters=10",
         f"setting={setting.value}",
         f"seed={seed}",
-        *method_schedule(method, "bench"),
+        *method_schedule(method, "bench", *located),
+        *located,
     ]
     out: dict[str, Any] = {"method": method}
     labels, losses = [], []
@@ -116,6 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--methods", nargs="*", default=None, help="method YAML names (default: every method class)"
     )
+    parser.add_argument(
+        "--searchpath",
+        nargs="*",
+        default=[],
+        metavar="DIR",
+        help="config folders of methods outside the package",
+    )
     parser.add_argument("--samples", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eager-only", action="store_true", help="skip the compiled CUDA run")
@@ -126,7 +145,15 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for method in args.methods or default_methods():
         print(f"gpu-check: {method} ...", flush=True)
-        rows.append(check_method(method, args.samples, args.seed, compiled=not args.eager_only))
+        rows.append(
+            check_method(
+                method,
+                args.samples,
+                args.seed,
+                compiled=not args.eager_only,
+                searchpath=tuple(args.searchpath),
+            )
+        )
     table = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     device = torch.cuda.get_device_name(0)

@@ -16,13 +16,14 @@ PLAN = Path(__file__).resolve().parent.parent / "resources" / "benchmark.yaml"
 PROFILES = ("quick", "bench", "scaling")
 
 
-def method_schedule(method: str, profile: str) -> list[str]:
-    """The overrides of a short schedule, declared next to the method (its class's ``schedules``)."""
+def method_schedule(method: str, profile: str, *extra: str) -> list[str]:
+    """The overrides of a short schedule, declared next to the method (its class's ``schedules``); ``extra``
+    overrides (e.g. a hydra.searchpath) locate the method's YAML."""
     from hydra.utils import get_class
 
     from mmc_bench.run.app import compose_run_config
 
-    target = compose_run_config(f"method={method}").method._target_
+    target = compose_run_config(f"method={method}", *extra).method._target_
     return list(get_class(target).schedules.get(profile, []))
 
 
