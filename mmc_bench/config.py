@@ -16,7 +16,8 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from mmc_bench import registry
 from mmc_bench.errors import UserError
 
-COMPILE_MODES = ("auto", "true", "false")
+# Keys that take auto, true or false (bools from the command line included).
+THREE_WAY = ("auto", "true", "false")
 
 
 @dataclass(frozen=True)
@@ -55,14 +56,20 @@ def positive(default: Any) -> Any:
     return ranged(default, 0, low_open=True)
 
 
-def compile_mode(value: Any) -> str:
-    """``true``/``false`` (bools from the command line included) or ``auto``; anything else is refused."""
+def three_way(key: str, value: Any, what: str) -> str:
+    """``auto``, ``true`` or ``false`` (bools from the command line included); anything else is refused."""
     mode = str(value).lower()
-    if mode not in COMPILE_MODES:
-        raise UserError(
-            f"compile={value} is not a compile mode; use compile=auto, compile=true or compile=false"
-        )
+    if mode not in THREE_WAY:
+        raise UserError(f"{key}={value} is not a {what}; use {key}=auto, {key}=true or {key}=false")
     return mode
+
+
+def compile_mode(value: Any) -> str:
+    return three_way("compile", value, "compile mode")
+
+
+def resume_mode(value: Any) -> str:
+    return three_way("resume", value, "resume mode")
 
 
 def check_ranges(node: Any, prefix: str) -> None:
@@ -117,6 +124,7 @@ def validate_run_config(cfg: DictConfig) -> None:
         check_keys(cfg[group], f"{group}.")
     check_ranges(OmegaConf.to_object(cfg), "")
     compile_mode(cfg.compile)
+    resume_mode(cfg.resume)
 
 
 class Setting(str, Enum):
@@ -258,8 +266,10 @@ class RunConfig:
     # torch.compile the method's step functions: true, false, or auto (CUDA phases long enough to pay back
     # the compilation; eager on the CPU, where they gain too little). See docs/performance.md.
     compile: str = "auto"
-    # Continue an interrupted run from its last checkpoint.
-    resume: bool = False
+    # An interrupted run's checkpoint in the run folder: auto continues from it when it was saved by a run of
+    # the same settings (and says so; another run's is left and the run starts over); true requires that; false
+    # starts over and says that it discards the checkpoint.
+    resume: str = "auto"
     # Method-specific keys in a sweep over several methods: +for_method.eamc.epochs=20 sets method.epochs for
     # the EAMC jobs only (e.g. -m method=kmeans,eamc +for_method.eamc.epochs=20).
     for_method: dict[str, Any] = field(default_factory=dict)

@@ -304,7 +304,9 @@ def test_outside_method_appears_in_help_and_describe(toy_dir, tmp_path, monkeypa
     code, out, _ = run_app("--help", searchpath, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
     assert code == 0
     assert "\n  toy " in out and "method: ae_kmeans, cmmc" in out and "toy" in out.split("method: ")[1]
-    code, out, _ = run_app("describe", "toy", searchpath, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+    code, out, _ = run_app(
+        "describe", "toy", searchpath, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys
+    )
     assert code == 0
     assert "Keys (schema ToyConfig, set as method.KEY=VALUE):" in out and "method.dim = 3" in out
 

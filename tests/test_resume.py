@@ -1,6 +1,7 @@
 """Interrupting a run and resuming it ends exactly where an uninterrupted run ends (CPU)."""
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import torch
 
 from mmc_bench.config import DatasetConfig
 from mmc_bench.data.build import load_dataset
+from mmc_bench.errors import UserError
 from mmc_bench.methods.eamc import EAMC, EAMCConfig
 from mmc_bench.run.checkpoint import Checkpointer, StopRequest
 from mmc_bench.run.engine import Trainer
@@ -68,10 +70,15 @@ def test_sigint_then_resume_gives_the_uninterrupted_metrics(tmp_path):
     assert run.returncode == 130, err
     record = json.loads((tmp_path / "run/metrics.json").read_text())
     assert record["status"] == "interrupted" and "acc" not in record
-    assert "resume=true" in record["error"]
+    assert "the same command continues from there" in record["error"]
 
-    resumed = cli(*args, "hydra.run.dir=run", "resume=true", cwd=tmp_path)
-    assert resumed.wait() == 0, resumed.communicate()
+    resumed = cli(*args, "hydra.run.dir=run", cwd=tmp_path)  # the same command: resume=auto continues
+    out, err = resumed.communicate()
+    assert resumed.returncode == 0, err
+    assert (
+        "continuing from" in out + err
+        and "checkpoint.pt (resume=auto; resume=false starts over)" in out + err
+    )
     assert reference.wait() == 0
     done, ref = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("run", "ref"))
     assert done["status"] == "completed"
@@ -151,3 +158,36 @@ def test_resume_after_a_kill_continues_from_the_last_periodic_checkpoint(tmp_pat
     loss = resumed.fit_dataset(dataset, Trainer(resumed_log, Checkpointer(tmp_path, 4, True))).final_loss
     assert loss == reference_loss
     pd.testing.assert_frame_equal(resumed_log.history(), reference_log.history())
+
+
+def test_a_checkpoint_is_continued_only_by_a_run_of_the_same_settings(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="mmc_bench")
+    Checkpointer(tmp_path, identity="a")._save({"epoch": 3})
+    assert Checkpointer(tmp_path, resume="auto", identity="a").load()["epoch"] == 3
+    assert "continuing from" in caplog.text and "resume=false starts over" in caplog.text
+    assert Checkpointer(tmp_path, resume="auto", identity="b").load() is None
+    assert "was saved by a run with other settings" in caplog.text and "starting over" in caplog.text
+    with pytest.raises(UserError, match="saved by a run with other settings, so it cannot be continued"):
+        Checkpointer(tmp_path, resume="true", identity="b").load()
+    assert Checkpointer(tmp_path, resume="false", identity="a").load() is None
+    # A checkpoint that saved no identity (an older mmc_bench): auto starts over, true takes it.
+    Checkpointer(tmp_path)._save({"epoch": 5})
+    assert Checkpointer(tmp_path, resume="auto", identity="a").load() is None
+    assert Checkpointer(tmp_path, resume="true", identity="a").load()["epoch"] == 5
+
+
+def test_resume_false_says_it_starts_over_and_a_bad_mode_is_one_sentence(
+    tmp_path, monkeypatch, capsys, caplog
+):
+    from tests.conftest import run_app
+
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r/checkpoint.pt").write_bytes(b"old")
+    args = ("method=ae_kmeans", "dataset=synthetic", "method.epochs=1", "hydra.run.dir=r")
+    code, out, err = run_app(*args, "resume=false", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+    assert code == 0
+    assert "resume=false: the run starts from the beginning and replaces" in out + err + caplog.text
+    fresh = (*args[:-1], "hydra.run.dir=r2")
+    code, _, err = run_app(*fresh, "resume=sometimes", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "resume=sometimes is not a resume mode; use resume=auto, resume=true or resume=false" in err

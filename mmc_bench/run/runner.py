@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mmc_bench import __version__, registry
 from mmc_bench.analysis.validity import label_free_scores
-from mmc_bench.config import Plots, Setting, Split, validate_run_config
+from mmc_bench.config import Plots, Setting, Split, resume_mode, validate_run_config
 from mmc_bench.data.build import apply_split, load_dataset
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.data.preprocess import preprocess_views
@@ -124,7 +124,9 @@ def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[st
     log = RunLog(run_dir, OmegaConf.to_container(cfg.logger, resolve=True), run_name=run_name(cfg))
     trainer = Trainer(
         log,
-        Checkpointer(run_dir, cfg.checkpoint_every, cfg.resume),
+        Checkpointer(
+            run_dir, cfg.checkpoint_every, cfg.resume, identity=record["identity"]["settings_sha256"]
+        ),
         cfg.log_every,
         cfg.eval_chunk,
         compile=cfg.compile,
@@ -177,13 +179,16 @@ def label_free(data: MultiViewDataset, prediction: Prediction, final_loss: float
 
 
 def announce_resume(cfg: DictConfig, run_dir: Path) -> None:
-    if not cfg.resume:
-        return
-    if (run_dir / CHECKPOINT_FILE).is_file():
-        console.info("resume=true: continuing from %s", run_dir / CHECKPOINT_FILE)
-    else:
+    """What happens to the folder's checkpoint, when the run's resume setting does not speak for itself
+    (the checkpointer says when it continues from one)."""
+    mode, found = resume_mode(cfg.resume), (run_dir / CHECKPOINT_FILE).is_file()
+    if mode == "true" and not found:
         console.warning(
             "resume=true, but %s holds no %s: the run starts from the beginning", run_dir, CHECKPOINT_FILE
+        )
+    elif mode == "false" and found:
+        console.warning(
+            "resume=false: the run starts from the beginning and replaces %s", run_dir / CHECKPOINT_FILE
         )
 
 
