@@ -30,7 +30,7 @@ def write_failure_message(what: str, folder: Path, cause: BaseException) -> str:
         reason = f"No space left on device: {free} bytes free; {reason}"
     return (
         f"could not write {what} in {folder} ({reason}); free disk space or choose another folder with "
-        "hydra.run.dir / hydra.sweep.dir, then run again (resume=true continues from the last checkpoint)"
+        "hydra.run.dir / hydra.sweep.dir, then run the same command again (it continues from the last checkpoint)"
     )
 
 
