@@ -56,6 +56,21 @@ def positive(default: Any) -> Any:
     return ranged(default, 0, low_open=True)
 
 
+def widths(*default: int, allow_empty: bool = False) -> Any:
+    """A list of layer widths (integers ≥ 1), checked before a run starts; ``allow_empty`` for hidden layers
+    that may be left out."""
+    return field(default_factory=lambda: list(default), metadata={"widths": allow_empty})
+
+
+def check_widths(key: str, value: Any, allow_empty: bool) -> None:
+    values = list(value)
+    if (not values and not allow_empty) or any(
+        isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in values
+    ):
+        need = "integers ≥ 1" if allow_empty else "at least one width, each an integer ≥ 1"
+        raise UserError(f"{key}={values} is not a list of layer widths: {key} must hold {need}")
+
+
 def three_way(key: str, value: Any, what: str) -> str:
     """``auto``, ``true`` or ``false`` (bools from the command line included); anything else is refused."""
     mode = str(value).lower()
@@ -82,6 +97,8 @@ def check_ranges(node: Any, prefix: str) -> None:
         allowed = f.metadata.get("range")
         if allowed is not None and value is not None and not allowed.admits(value):
             raise UserError(f"{key}={value} is out of range: {key} must be {allowed}")
+        if "widths" in f.metadata and value is not None:
+            check_widths(key, value, f.metadata["widths"])
         check_ranges(value, f"{key}.")
 
 

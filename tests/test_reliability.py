@@ -184,3 +184,60 @@ def test_sweep_with_diverging_jobs_finishes_and_counts_exactly(tmp_path):
     assert (summary.loc[bad, "n_completed"], summary.loc[bad, "n_failed"]) == (0, 10)
     failed = runs[runs["status"] == "failed"]
     assert failed["error"].str.contains("became nan|became inf").all() and (failed["failed_epoch"] == 0).all()
+
+
+def _npz(tmp_path, **arrays):
+    np.savez(tmp_path / "d.npz", **arrays)
+    return f"dataset.path={tmp_path / 'd.npz'}"
+
+
+def _views(n=12):
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(n, 3)), rng.normal(size=(n, 4)), np.arange(n) % 2
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        (
+            "widths_zero",
+            "method.encoder_layers=[0] is not a list of layer widths: method.encoder_layers must hold",
+        ),
+        ("widths_empty", "method.encoder_layers=[] is not a list of layer widths"),
+        (
+            "view_gap",
+            "has the views view_0, view_2 but no view_1; number the views view_0, view_1, ... without gaps",
+        ),
+        ("two_label_columns", "have shape (12, 2), but one class id per sample is needed"),
+    ],
+)
+def test_bad_input_found_by_a_new_user_is_one_sentence_and_exit_2(
+    case, message, tmp_path, monkeypatch, capsys
+):
+    a, b, y = _views()
+    args = ["method=ae_kmeans", "method.epochs=1", "dataset=file"]
+    if case == "widths_zero":
+        args += ["method.encoder_layers=[0]", _npz(tmp_path, view_0=a, view_1=b, labels=y)]
+    elif case == "widths_empty":
+        args += ["method.encoder_layers=[]", _npz(tmp_path, view_0=a, view_1=b, labels=y)]
+    elif case == "view_gap":
+        args += [_npz(tmp_path, view_0=a, view_2=b, labels=y)]
+    else:
+        args += [_npz(tmp_path, view_0=a, view_1=b, labels=np.stack([y, 1 - y], axis=1))]
+    code, _, err = run_app(*args, "hydra.run.dir=r", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert message in err
+
+
+def test_the_api_refuses_what_the_command_line_refuses():
+    from mmc_bench import AEKMeans, KMeans
+
+    a, b, _ = _views()
+    with pytest.raises(ValueError, match=r"encoder_layers=\[0\] is not a list of layer widths"):
+        AEKMeans(n_clusters=2, encoder_layers=[0]).fit([a, b])
+    mask = np.ones((12, 2), bool)
+    mask[3] = False
+    with pytest.raises(ValueError, match="1 samples have no view at all in 'mask'; drop them"):
+        KMeans(n_clusters=2).fit([a, b], mask=mask)
+    with pytest.raises(ValueError, match=r"view 1 \('view_1'\) is constant"):
+        KMeans(n_clusters=2).fit([a, np.ones_like(b)])

@@ -29,14 +29,7 @@ def load_dataset(cfg: DatasetConfig, data_dir: Path) -> MultiViewDataset:
     _check_spec(cfg, views, names, where)
     views = check_values(views, names, n_clusters, where, NonFinite(cfg.on_nonfinite))
     mask = np.ones((n, len(views)), bool) if raw.mask is None else raw.mask
-    if mask.shape != (n, len(views)):
-        raise UserError(
-            f"{where}: 'mask' has shape {mask.shape} but the data has {n} samples and {len(views)} views"
-        )
-    if not mask.any(axis=1).all():
-        raise UserError(
-            f"{where}: {int((~mask.any(axis=1)).sum())} samples have no view at all in 'mask'; drop them"
-        )
+    check_mask(mask, n, len(views), where)
     return MultiViewDataset(
         name=cfg.name,
         views=views,
@@ -143,6 +136,18 @@ def _check_spec(cfg: DatasetConfig, views: list, names: list[str], where: str) -
                 f"{where} has view dims {dims} but dataset '{cfg.name}' expects {list(cfg.view_dims)} "
                 "(dataset.view_dims); check that this is the right file and the view order"
             )
+
+
+def check_mask(mask: np.ndarray, n: int, n_views: int, where: str) -> None:
+    """A view-presence mask is n x V and gives every sample at least one view."""
+    if mask.shape != (n, n_views):
+        raise UserError(
+            f"{where}: 'mask' has shape {mask.shape} but the data has {n} samples and {n_views} views"
+        )
+    if not mask.any(axis=1).all():
+        raise UserError(
+            f"{where}: {int((~mask.any(axis=1)).sum())} samples have no view at all in 'mask'; drop them"
+        )
 
 
 def check_values(

@@ -125,9 +125,16 @@ def parse_layout(arrays: dict[str, Any], where: str) -> RawArrays:
     split_prefixes = sorted(
         k[:-3] for k in arrays if k.endswith("_tr") and k[:-3] + "_te" in arrays and k[:-3] not in LABEL_KEYS
     )
-    if "view_0" in arrays:
-        count = sum(1 for k in arrays if re.fullmatch(r"view_\d+", k))
-        views = [arrays[f"view_{i}"] for i in range(count)]
+    view_keys = sorted(int(m.group(1)) for k in arrays if (m := re.fullmatch(r"view_(\d+)", k)))
+    if view_keys:
+        missing = sorted(set(range(max(view_keys) + 1)) - set(view_keys))
+        if missing:
+            found = ", ".join(f"view_{i}" for i in view_keys)
+            raise UserError(
+                f"{where} has the views {found} but no view_{missing[0]}; number the views view_0, view_1, ... "
+                "without gaps"
+            )
+        views = [arrays[f"view_{i}"] for i in view_keys]
         if "view_names" in arrays:
             view_names = [str(s) for s in np.asarray(arrays["view_names"]).ravel()]
     elif cell_key is not None:
@@ -216,7 +223,13 @@ def _as_matrix(value: Any, index: int, where: str) -> Any:
 
 def to_int_labels(raw: Any, where: str) -> np.ndarray:
     """Labels as 0..K-1 int64, whatever their base (0 or 1) or gaps; non-integers are refused."""
-    values = np.asarray(raw.toarray() if sp.issparse(raw) else raw).ravel()
+    array = np.asarray(raw.toarray() if sp.issparse(raw) else raw)
+    if array.ndim > 1 and sorted(array.shape)[-2] > 1:
+        raise UserError(
+            f"labels in {where} have shape {array.shape}, but one class id per sample is needed: store a vector "
+            "(n,) or (n, 1) of class ids (one-hot or multi-label columns are not labels of a clustering)"
+        )
+    values = array.ravel()
     if values.dtype.kind not in "biuf":
         raise UserError(
             f"labels in {where} are not numbers (dtype {values.dtype}); store class ids as integers"

@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from mmc_bench import registry
 from mmc_bench.config import MethodConfig, Setting, Split, check_ranges
+from mmc_bench.data.build import check_mask, check_values
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.errors import UserError
 from mmc_bench.nn.losses import WeightedLoss
@@ -285,11 +286,15 @@ class ClusteringMethod(ClusterMixin, BaseEstimator):
         else:
             check_n_clusters(type(self).__name__, self.n_clusters, n)
         present = np.ones((n, len(views)), bool) if mask is None else np.asarray(mask, bool)
-        if present.shape != (n, len(views)):
-            raise ValueError(f"mask must be n x V = {(n, len(views))}, got {present.shape}")
+        names = [f"view_{v}" for v in range(len(views))]
+        try:  # the checks a file gets on the command line (data/build.py)
+            check_mask(present, n, len(views), "fit's views")
+            if not fitted:
+                check_values(views, names, int(self.n_clusters), "fit's views")
+        except UserError as exc:
+            raise ValueError(str(exc)) from None
         # An absent view's values are zero, as in every dataset the runner builds.
         views = [zero_absent(v, present[:, i]) for i, v in enumerate(views)]
-        names = [f"view_{v}" for v in range(len(views))]
         return MultiViewDataset("arrays", views, None, int(self.n_clusters), present, names)
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from mmc_bench.config import MethodConfig, count, positive
+from mmc_bench.config import MethodConfig, count, positive, widths
 
 
 @dataclass
@@ -12,7 +12,7 @@ class AEKMeansConfig(MethodConfig):
     _target_: str = "mmc_bench.methods.ae_kmeans.AEKMeans"
     name: str = "ae_kmeans"
     # Encoder widths; the last is the code size (the decoder mirrors them).
-    encoder_layers: list[int] = field(default_factory=lambda: [256, 64, 10])
+    encoder_layers: list[int] = widths(256, 64, 10)
     # Passes over the data (MSE).
     epochs: int = count(50)
     # Samples per step.

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
-from mmc_bench.config import MethodConfig, count, positive
+from mmc_bench.config import MethodConfig, count, positive, widths
 
 
 class HeadDepth(str, Enum):
@@ -28,7 +28,7 @@ class CMMCConfig(MethodConfig):
     _target_: str = "mmc_bench.methods.cmmc.CMMC"
     name: str = "cmmc"
     # Autoencoder widths per view; the last is the latent size.
-    encoder_layers: list[int] = field(default_factory=lambda: [500, 500, 2000, 512])
+    encoder_layers: list[int] = widths(500, 500, 2000, 512)
     # Size of the feature head's L2-normalised output.
     feature_dim: int = positive(128)
     # linear heads (the code) or latent-512-out MLPs (the paper).

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from mmc_bench.config import MethodConfig, count, positive
+from mmc_bench.config import MethodConfig, count, positive, widths
 
 
 @dataclass
@@ -12,7 +12,7 @@ class DeepClusteringConfig(MethodConfig):
     """Shared by DEC and JECL: the autoencoder, its pre-training, k-means init and the clustering loop."""
 
     # Autoencoder widths; the last is the embedding size.
-    encoder_layers: list[int] = field(default_factory=lambda: [500, 500, 2000, 10])
+    encoder_layers: list[int] = widths(500, 500, 2000, 10)
     # Degrees of freedom of the Student-t kernel.
     alpha: float = positive(1.0)
     # DEC-keras practice: end-to-end Adam (lr 1e-3), 200 epochs, batch 256, Glorot init.

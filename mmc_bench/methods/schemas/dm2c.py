@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mmc_bench.config import MethodConfig, count, positive
+from mmc_bench.config import MethodConfig, count, positive, widths
 
 
 @dataclass
@@ -12,11 +12,11 @@ class DM2CConfig(MethodConfig):
     _target_: str = "mmc_bench.methods.dm2c.DM2C"
     name: str = "dm2c"
     # Hidden widths of every modality autoencoder; the last is the shared latent size (Wikipedia: 1024-256-128).
-    autoencoder_layers: list[int] = field(default_factory=lambda: [1024, 256, 128])
+    autoencoder_layers: list[int] = widths(1024, 256, 128)
     # Per-modality overrides (one list per modality), e.g. the NUS code's image 512-256-128 / text 512-128.
     autoencoder_layers_per_view: list[list[int]] | None = None
     # Hidden widths of every latent-to-latent generator.
-    generator_layers: list[int] = field(default_factory=lambda: [128, 256, 128])
+    generator_layers: list[int] = widths(128, 256, 128)
     # Hidden width of each Wasserstein critic.
     critic_hidden: int = positive(32)
     # The code puts LeakyReLU before BN in the encoders; the paper says BN then LeakyReLU.

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
-from mmc_bench.config import MethodConfig, count, positive
+from mmc_bench.config import MethodConfig, count, positive, widths
 
 
 class KLMode(str, Enum):
@@ -32,7 +32,7 @@ class DMIMConfig(MethodConfig):
     # keeps them all and is zero-padded, since the encoder is shared.
     input_dim: int = positive(100)
     # Widths of the shared trunk (Linear, BN, ReLU).
-    trunk_layers: list[int] = field(default_factory=lambda: [100, 100])
+    trunk_layers: list[int] = widths(100, 100, allow_empty=True)
     # Size of the Gaussian head's latent code (SIE term only).
     latent_dim: int = positive(100)
     # C' has overcluster_factor * K outputs; 0 removes the over-clustering head (paper Table 3).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from mmc_bench.config import MethodConfig, count, positive
+from mmc_bench.config import MethodConfig, count, positive, widths
 
 
 class KernelInput(str, Enum):
@@ -38,13 +38,13 @@ class EAMCConfig(MethodConfig):
     # mlp for vector views, conv for images (image_shape).
     encoder: EncoderKind = EncoderKind.mlp
     # Encoder widths; the last is every view's representation size.
-    encoder_layers: list[int] = field(default_factory=lambda: [200, 200, 500])
+    encoder_layers: list[int] = widths(200, 200, 500)
     # (channels, height, width) of every view, for encoder=conv.
     image_shape: list[int] | None = None
     # Hidden widths of each discriminator (LeakyReLU), then a logit.
-    discriminator_layers: list[int] = field(default_factory=lambda: [256, 256, 128])
+    discriminator_layers: list[int] = widths(256, 256, 128)
     # Hidden widths of the attention network (no activations, as in the paper).
-    attention_layers: list[int] = field(default_factory=lambda: [100, 50])
+    attention_layers: list[int] = widths(100, 50, allow_empty=True)
     # Temperature of softmax(sigmoid(.)/tau) over views.
     attention_tau: float = positive(10.0)
     # Width of the DDC hidden layer.
