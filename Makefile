@@ -1,4 +1,4 @@
-# make run | test | test-fast | sweep | tables | benchmark | report | bench | scaling | gpu-check | lint. Each installs what is missing first.
+# make run | test | test-fast | sweep | tables | benchmark | report | bench | bench-sparse | scaling | gpu-check | lint. Each installs what is missing first.
 PYTHON ?= python3
 # The CPU wheel; a machine that already has a torch (e.g. a CUDA build) keeps it.
 TORCH_SPEC ?= torch==2.13.0
@@ -9,7 +9,7 @@ PROFILE ?=
 THREADS ?= 0
 RUNS ?= outputs/benchmark
 
-.PHONY: install run test test-fast gpu-check sweep tables benchmark report bench scaling lint
+.PHONY: install run test test-fast gpu-check sweep tables benchmark report bench bench-sparse scaling lint
 
 install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install -q "$(TORCH_SPEC)"
@@ -40,6 +40,10 @@ report: install
 
 bench: install
 	$(PYTHON) scripts/bench.py --out outputs/bench
+
+# k-means on a sparse 5000 x 10000 bag-of-words view, kept sparse against densified: seconds and peak memory.
+bench-sparse: install
+	$(PYTHON) -m mmc_bench.perf.sparse
 
 # Seconds per epoch and peak RSS per method at n = 1e4, 1e5, 1e6 (synthetic data); about an hour on 2 CPU cores.
 scaling: install

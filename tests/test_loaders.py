@@ -215,3 +215,88 @@ def test_synthetic_views_do_not_depend_on_the_generation_block(monkeypatch):
     for a, b in zip(whole.views, blocked.views):
         assert a.dtype == np.float32
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "name, arrays",
+    [
+        ("one.mat", {"X": A, "Y": LABELS + 1}),  # n x d
+        ("one_dn.mat", {"fea": A.T, "gnd": LABELS}),  # d x n, Deng Cai's key names
+        ("one.npz", {"X": A, "labels": LABELS}),
+    ],
+)
+def test_a_single_matrix_file_is_a_one_view_dataset(tmp_path, name, arrays):
+    path = tmp_path / name
+    scipy.io.savemat(path, arrays) if name.endswith(".mat") else np.savez(path, **arrays)
+    data = load(path)
+    assert data.n_views == 1 and data.view_dims == [5]
+    np.testing.assert_allclose(data.dense_view(0), A.astype(np.float32))
+    np.testing.assert_array_equal(data.labels, LABELS)
+
+
+def spconvert_triplets(matrix: sp.coo_matrix, size_row: bool) -> np.ndarray:
+    """``matrix`` as MATLAB's spconvert stores it: 1-based (row, column, value), optionally (n, d, 0) last."""
+    triplets = np.column_stack([matrix.row + 1, matrix.col + 1, matrix.data])
+    return np.vstack([triplets, [matrix.shape[0], matrix.shape[1], 0]]) if size_row else triplets
+
+
+@pytest.mark.parametrize("size_row", [True, False])
+def test_a_view_stored_as_triplets_is_rebuilt(tmp_path, size_row):
+    words = sp.random(N, 40, density=0.2, random_state=1, format="coo", dtype=np.float64)
+    words = sp.coo_matrix(
+        words.toarray()[:, :-2] if not size_row else words.toarray()
+    )  # no size row: d from indices
+    scipy.io.savemat(tmp_path / "t.mat", {"X1": A, "X2": spconvert_triplets(words, size_row), "Y": LABELS})
+    data = load(tmp_path / "t.mat")
+    assert sp.issparse(data.views[1])
+    expected = words.toarray()
+    if not size_row:  # d is the largest column index that occurs
+        expected = expected[:, : int(words.col.max()) + 1]
+    assert data.views[1].shape == (N, expected.shape[1])
+    np.testing.assert_allclose(data.dense_view(1), expected.astype(np.float32))
+
+
+def test_triplets_that_do_not_fit_the_labels_are_one_sentence(tmp_path):
+    triplets = np.array([[1, 1, 0.5], [N + 3, 2, 0.25], [2, 3, 1.0]])
+    scipy.io.savemat(tmp_path / "t.mat", {"X1": A, "X2": triplets, "Y": LABELS})
+    with pytest.raises(
+        UserError, match=r"view 1 looks like \(row, column, value\) triplets, but its row indices"
+    ):
+        load(tmp_path / "t.mat")
+
+
+def test_minmax_keeps_a_non_negative_sparse_view_sparse_with_the_dense_values():
+    from mmc_bench.data.preprocess import _apply_step
+
+    words = sp.random(50, 30, density=0.2, random_state=2, format="csr", dtype=np.float32)
+    rows = np.arange(50) < 40
+    sparse = _apply_step("minmax", words, rows, 0)
+    dense = _apply_step("minmax", words.toarray(), rows, 0)
+    assert sp.issparse(sparse)
+    np.testing.assert_array_equal(sparse.toarray(), dense)  # bit for bit
+    shifted = sp.csr_matrix(words.toarray() - 0.5)  # negative values: the dense path
+    assert not sp.issparse(_apply_step("minmax", shifted, rows, 0))
+
+
+@pytest.mark.parametrize("method", ["kmeans", "kmeans_view", "spectral"])
+def test_a_sparse_view_reaches_scikit_learn_sparse(method, monkeypatch):
+    from sklearn.cluster import KMeans, SpectralClustering
+
+    from mmc_bench.run.runner import build_method, prepare_dataset
+    from tests.conftest import compose_config
+
+    seen = []
+    for estimator in (KMeans, SpectralClustering):
+        original = estimator.fit
+        monkeypatch.setattr(
+            estimator, "fit", lambda self, x, *a, _f=original, **k: seen.append(x) or _f(self, x, *a, **k)
+        )
+    words = sp.random(60, 10_000, density=0.01, random_state=3, format="csr", dtype=np.float32)
+    cfg = compose_config(f"method={method}", "dataset=synthetic", "dataset.n_samples=60")
+    data = prepare_dataset(cfg).with_views(
+        [words, sp.random(60, 20, density=0.5, random_state=4, format="csr")]
+    )
+    model = build_method(cfg.method, 0, "cpu")
+    model.fit_dataset(data)
+    assert seen and sp.issparse(seen[0])  # the method's own call (spectral's inner k-means gets its embedding)
+    assert model.predict_dataset(data).labels.shape == (60,)

@@ -19,10 +19,13 @@ from mmc_bench.errors import UserError
 
 LABEL_KEYS = ("Y", "y", "gt", "GT", "truth", "labels", "label", "gnd", "gnd_truth")
 CELL_KEYS = ("X", "data", "x", "views")
+# A single data matrix (a one-view file): X n x d or d x n, as most single-view benchmark files store it.
+MATRIX_KEYS = ("X", "x", "data", "fea")
 ACCEPTED_FORMATS = ".npz (view_0, view_1, ..., labels, optional mask or modality, is_train) or .mat v5/v7.3"
 KNOWN_LAYOUTS = (
     "cell 'X' or 'data' of views + labels 'Y'/'gt'/'truth'; keys X1..Xn + 'Y'; "
-    "pairs K_tr/K_te per view; or the .npz keys view_0, view_1, ..., labels"
+    "pairs K_tr/K_te per view; one matrix 'X'/'data'/'fea' + labels (one view); "
+    "or the .npz keys view_0, view_1, ..., labels"
 )
 
 
@@ -152,6 +155,10 @@ def parse_layout(arrays: dict[str, Any], where: str) -> RawArrays:
                 [np.ravel(arrays[label_prefix + "_tr"]), np.ravel(arrays[label_prefix + "_te"])]
             )
             labels = to_int_labels(both, f"keys '{label_prefix}_tr/_te' of {where}")
+    elif (
+        matrix_key := next((k for k in MATRIX_KEYS if k in arrays and not _is_cell(arrays[k])), None)
+    ) is not None:
+        views = [arrays[matrix_key]]
     else:
         raise UserError(f"{where}: unknown layout, keys found: {sorted(arrays)}; expected {KNOWN_LAYOUTS}")
     views = orient_views(views, None if labels is None else len(labels), where)
@@ -198,12 +205,43 @@ def orient_views(views: list[Any], n_samples: int | None, where: str) -> list[An
             oriented.append(v)
         elif v.shape[1] == n_samples:
             oriented.append(v.T)
+        elif (rebuilt := from_triplets(v, n_samples, i, where)) is not None:
+            oriented.append(rebuilt)
         else:
             raise UserError(
                 f"{where}: views have different sample counts: view {i} is {v.shape[0]}x{v.shape[1]} but there "
                 f"are {n_samples} labels; every view needs one row (or column) per labelled sample"
             )
     return oriented
+
+
+def from_triplets(view: Any, n_samples: int, index: int, where: str) -> sp.csr_matrix | None:
+    """A sparse view stored as an nnz x 3 matrix of (row, column, value) triplets, MATLAB's ``spconvert``
+    layout: indices 1-based (0-based when a 0 index occurs), a last triplet (n, d, 0) states the size, else d
+    is the largest column index. None when ``view`` is not such a matrix for ``n_samples`` samples."""
+    if sp.issparse(view) or view.ndim != 2 or view.shape[1] != 3 or len(view) == 0:
+        return None
+    rows, cols, values = view[:, 0], view[:, 1], view[:, 2]
+    if (
+        not (np.all(rows == np.round(rows)) and np.all(cols == np.round(cols)))
+        or min(rows.min(), cols.min()) < 0
+    ):
+        return None
+    rows, cols = rows.astype(np.int64), cols.astype(np.int64)
+    stated = values[-1] == 0 and len(view) > 1
+    base = 1 if stated or min(rows.min(), cols.min()) > 0 else 0
+    n_rows = int(rows[-1]) if stated else n_samples
+    if stated:
+        rows, cols, values, d = rows[:-1], cols[:-1], values[:-1], int(cols[-1])
+    else:
+        d = int(cols.max()) - base + 1
+    if n_rows != n_samples or rows.max() - base >= n_samples or cols.max() - base >= d:
+        raise UserError(
+            f"{where}: view {index} looks like (row, column, value) triplets, but its row indices reach "
+            f"{int(rows.max())} (size row: {n_rows}) for {n_samples} labelled samples; store one triplet per "
+            "non-zero with 1-based indices, and optionally a last triplet (n, d, 0) for the size"
+        )
+    return sp.csr_matrix((values, (rows - base, cols - base)), shape=(n_samples, d))
 
 
 def _as_matrix(value: Any, index: int, where: str) -> Any:

@@ -46,6 +46,10 @@ def _apply_step(step: str, view: View, fit_rows: np.ndarray, v: int) -> View:
         return view
     if step == "l2":
         return normalize(view, norm="l2").astype(np.float32)
+    if step == "minmax" and sp.issparse(view):
+        scaled = sparse_minmax(view, fit_rows)
+        if scaled is not None:
+            return scaled
     dense = view.toarray() if sp.issparse(view) else view
     if step == "standardize":
         model = StandardScaler().fit(dense[fit_rows])
@@ -59,6 +63,21 @@ def _apply_step(step: str, view: View, fit_rows: np.ndarray, v: int) -> View:
     else:
         raise UserError(f"dataset.preprocess entry '{step}' for view {v} is unknown; use {STEPS}")
     return model.transform(dense).astype(np.float32)
+
+
+def sparse_minmax(view: sp.csr_matrix, fit_rows: np.ndarray) -> sp.csr_matrix | None:
+    """Min-max scaling that keeps a sparse view sparse, when every column's minimum over the fitting rows is
+    0 (non-negative data with a zero in each column, as bag-of-words views are): each column times 1/max, in
+    MinMaxScaler's own arithmetic and dtype, so the non-zeros equal the dense path's values. None otherwise
+    (the caller then scales densely)."""
+    part = view if fit_rows.all() else view[np.flatnonzero(fit_rows)]
+    low = part.min(axis=0).toarray().ravel()
+    if np.any(low != 0):
+        return None
+    span = part.max(axis=0).toarray().ravel().astype(view.dtype)
+    # MinMaxScaler's _handle_zeros_in_scale: a constant column keeps its values.
+    span[span < 10 * np.finfo(span.dtype).eps] = 1
+    return sp.csr_matrix(view.multiply((1 / span).astype(view.dtype)), dtype=np.float32)
 
 
 def _pca_size(asked: int, dims: int, rows: int, v: int) -> int:

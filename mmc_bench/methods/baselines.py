@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.cluster import SpectralClustering
 from sklearn.neighbors import KNeighborsClassifier
 
@@ -33,6 +34,20 @@ def concatenate_imputed(data: MultiViewDataset, view_means: list[np.ndarray]) ->
     return np.hstack(parts)
 
 
+def cluster_features(data: MultiViewDataset, view_means: list[np.ndarray]) -> np.ndarray | sp.csr_matrix:
+    """The concatenated views that k-means and spectral clustering read: sparse (CSR) when a view is sparse
+    and no view is absent, since both take sparse input and densifying a bag-of-words view multiplies
+    memory and time; otherwise dense, with absent views imputed by their means."""
+    if any(sp.issparse(v) for v in data.views) and data.mask.all():
+        return sp.hstack([sp.csr_matrix(v) for v in data.views], format="csr", dtype=np.float32)
+    return concatenate_imputed(data, view_means)
+
+
+def as_embedding(features: np.ndarray | sp.csr_matrix) -> np.ndarray | None:
+    """Features as the saved embedding: a sparse matrix is left out (the label-free scores then use the views)."""
+    return None if sp.issparse(features) else features
+
+
 def present_means(data: MultiViewDataset) -> list[np.ndarray]:
     return [data.dense_view(v)[data.mask[:, v]].mean(axis=0) for v in range(data.n_views)]
 
@@ -59,15 +74,15 @@ class KMeansConcat(LibraryBaseline):
 
     def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
         self._means = present_means(data)
-        features = concatenate_imputed(data, self._means)
+        features = cluster_features(data, self._means)
         self._model = fit_kmeans(
             features, data.n_clusters, self.config.n_init, ctx.seed, max_iter=self.config.max_iter
         )
         return []
 
     def predict_dataset(self, data: MultiViewDataset) -> Prediction:
-        features = concatenate_imputed(data, self._means)
-        return Prediction(labels=self._model.predict(features), embedding=features)
+        features = cluster_features(data, self._means)
+        return Prediction(labels=self._model.predict(features), embedding=as_embedding(features))
 
 
 class KMeansView(LibraryBaseline):
@@ -79,7 +94,7 @@ class KMeansView(LibraryBaseline):
     def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
         self._check_view(data)
         self._model = fit_kmeans(
-            data.dense_view(self.config.view),
+            self._features(data),
             data.n_clusters,
             self.config.n_init,
             ctx.seed,
@@ -88,8 +103,14 @@ class KMeansView(LibraryBaseline):
         return []
 
     def predict_dataset(self, data: MultiViewDataset) -> Prediction:
-        features = data.dense_view(self.config.view)
-        return Prediction(labels=self._model.predict(features), embedding=features)
+        features = self._features(data)
+        return Prediction(labels=self._model.predict(features), embedding=as_embedding(features))
+
+    def _features(self, data: MultiViewDataset) -> np.ndarray | sp.csr_matrix:
+        view = data.views[self.config.view]
+        return (
+            sp.csr_matrix(view, dtype=np.float32) if sp.issparse(view) else data.dense_view(self.config.view)
+        )
 
     def _check_view(self, data: MultiViewDataset) -> None:
         if not 0 <= self.config.view < data.n_views:
@@ -107,7 +128,7 @@ class SpectralConcat(ClusteringMethod):
     config: SpectralConfig
 
     def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
-        features = data.concatenated()
+        features = cluster_features(data, present_means(data))
         model = SpectralClustering(
             data.n_clusters,
             affinity=self.config.affinity,
@@ -121,8 +142,8 @@ class SpectralConcat(ClusteringMethod):
         return []
 
     def predict_dataset(self, data: MultiViewDataset) -> Prediction:
-        features = data.concatenated()
-        return Prediction(labels=self._neighbours.predict(features), embedding=features)
+        features = cluster_features(data, present_means(data))
+        return Prediction(labels=self._neighbours.predict(features), embedding=as_embedding(features))
 
 
 class KMeansMixed(LibraryBaseline):

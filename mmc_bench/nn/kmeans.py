@@ -38,7 +38,7 @@ def fit_kmeans(
 def _fit(
     x: np.ndarray, n_clusters: int, n_init: int, seed: int, max_iter: int, tol: float, full_limit: int
 ) -> KMeans | MiniBatchKMeans:
-    if len(x) <= full_limit:
+    if x.shape[0] <= full_limit:
         return KMeans(n_clusters, n_init=n_init, max_iter=max_iter, tol=tol, random_state=seed).fit(x)
     # compute_labels (the default) assigns every sample once more after fitting, so labels_ and inertia_
     # are the full-data quantities KMeans reports.
