@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 
-class UserError(Exception):
-    """Bad input from the user: the message names the problem and the fix, and no traceback is shown."""
+class UserError(ValueError):
+    """Bad input from the user: the message names the problem and the fix, and no traceback is shown (a
+    ValueError, so that the Python API raises what scikit-learn users expect)."""
 
 
 class TrainingDiverged(Exception):

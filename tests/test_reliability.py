@@ -241,3 +241,12 @@ def test_the_api_refuses_what_the_command_line_refuses():
         KMeans(n_clusters=2).fit([a, b], mask=mask)
     with pytest.raises(ValueError, match=r"view 1 \('view_1'\) is constant"):
         KMeans(n_clusters=2).fit([a, np.ones_like(b)])
+
+
+@pytest.mark.parametrize("name", ["DMIM", "CMMC", "JECL", "EAMC"])
+def test_a_method_that_needs_two_views_says_so_for_a_one_view_dataset(name):
+    import mmc_bench
+
+    a, _, _ = _views()
+    with pytest.raises(ValueError, match="at least 2 views"):
+        getattr(mmc_bench, name)(n_clusters=2).fit([a])

@@ -296,8 +296,9 @@ def read_label_lists(paths: list[Path], column: int) -> np.ndarray:
                 )
             labels.append(fields[column])
     try:
-        return to_int_labels(np.array([float(s) for s in labels]), ", ".join(map(str, paths)))
+        values = np.array([float(s) for s in labels])
     except ValueError:
         raise UserError(
             f"labels in {paths[0]} column {column} are not numbers; set dataset.labels_column"
         ) from None
+    return to_int_labels(values, ", ".join(map(str, paths)))

@@ -19,6 +19,7 @@ from torch import nn
 from torch.distributions import Normal, kl_divergence
 
 from mmc_bench.data.dataset import MultiViewDataset
+from mmc_bench.errors import UserError
 from mmc_bench.methods.base import ClusteringMethod, Prediction, schedules
 from mmc_bench.methods.schemas.dmim import DMIMConfig, KLMode, PredictFrom, PriorTarget
 from mmc_bench.nn.information import iic_loss, sinkhorn_labels
@@ -123,6 +124,11 @@ class DMIM(ClusteringMethod):
     compiled_steps = ("_loss_terms",)
 
     def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
+        if data.n_views < 2:
+            raise UserError(
+                f"DMIM needs at least 2 views (its mutual information is between views); dataset {data.name} "
+                "has 1: choose a multi-view dataset (single-view baselines: method=kmeans_view, method=dec)"
+            )
         self._fit_projections(data, ctx.seed)
         self.views = [self._project(data, v) for v in range(data.n_views)]
         self.net = DMIMNetwork(self.config, data.n_clusters).to(ctx.device)
