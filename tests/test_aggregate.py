@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmc_bench.analysis.aggregate import collect_runs, main, summarize
+from mmc_bench.analysis.aggregate import main
+from mmc_bench.analysis.collect import collect_runs
+from mmc_bench.analysis.summarise import summarize
 
 
 def fake_run(root, method, dataset, seed, acc, loss, status="completed", variant=""):
@@ -136,7 +138,7 @@ def test_marks_stay_within_one_protocol(selection_tree):
 
 
 def test_agreement_is_spearman_over_runs(selection_tree):
-    from mmc_bench.analysis.aggregate import label_free_agreement
+    from mmc_bench.analysis.summarise import label_free_agreement
 
     agreement = label_free_agreement(collect_runs(selection_tree)).set_index("method")
     # eamc's silhouettes 0.10, 0.20, 0.15, 0.60 rank 1, 3, 2, 4; its ACCs 0.40, 0.50, 0.90, 0.30 rank 2, 3, 4, 1:

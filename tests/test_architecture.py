@@ -17,7 +17,8 @@ from scipy.sparse.csgraph import connected_components
 from tests.conftest import ROOT
 
 SHARED = ("run/engine.py", "run/runner.py", "run/app.py", "run/tracking.py", "config.py",
-          "analysis/plots.py", "analysis/report.py", "analysis/aggregate.py")  # fmt: skip
+          "analysis/plots.py", "analysis/report.py", "analysis/aggregate.py", "analysis/collect.py",
+          "analysis/summarise.py", "analysis/render.py")  # fmt: skip
 METHOD_NAMES = re.compile(r"\b(eamc|dm2c|dmim|cmmc|jecl|dec|kmeans|spectral)\b", re.IGNORECASE)
 
 

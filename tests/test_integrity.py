@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmc_bench.analysis.aggregate import collect_runs, summarize
+from mmc_bench.analysis.collect import collect_runs
+from mmc_bench.analysis.summarise import summarize
 from mmc_bench.config import validate_run_config
 from mmc_bench.errors import UserError
 from mmc_bench.run.checkpoint import Checkpointer

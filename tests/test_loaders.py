@@ -298,5 +298,7 @@ def test_a_sparse_view_reaches_scikit_learn_sparse(method, monkeypatch):
     )
     model = build_method(cfg.method, 0, "cpu")
     model.fit_dataset(data)
-    assert seen and sp.issparse(seen[0])  # the method's own call (spectral's inner k-means gets its embedding)
+    assert seen and sp.issparse(
+        seen[0]
+    )  # the method's own call (spectral's inner k-means gets its embedding)
     assert model.predict_dataset(data).labels.shape == (60,)

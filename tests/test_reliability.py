@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from mmc_bench.analysis.aggregate import collect_runs, summarize
+from mmc_bench.analysis.collect import collect_runs
+from mmc_bench.analysis.summarise import summarize
 from mmc_bench.config import DatasetConfig
 from mmc_bench.data.build import load_dataset
 from mmc_bench.errors import UserError

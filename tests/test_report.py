@@ -8,16 +8,11 @@ import pytest
 import torch
 import yaml
 
-from mmc_bench.analysis.aggregate import (
-    add_paper_rows,
-    add_significance,
-    collect_runs,
-    load_paper_results,
-    main,
-    summarize,
-)
+from mmc_bench.analysis.aggregate import main
+from mmc_bench.analysis.collect import collect_runs, load_paper_results
 from mmc_bench.analysis.plots import main as plot_main
 from mmc_bench.analysis.report import main as report_main
+from mmc_bench.analysis.summarise import add_paper_rows, add_significance, summarize
 from mmc_bench.perf.plan import PLAN, sweep_commands
 from mmc_bench.run.app import CONFIG_DIR
 from tests.conftest import run_cli

@@ -12,13 +12,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from mmc_bench.analysis.aggregate import (
-    collect_runs,
-    label_free_agreement,
-    load_paper_results,
-    select_by_label_free,
-    summarize,
-)
+from mmc_bench.analysis.collect import collect_runs, load_paper_results
+from mmc_bench.analysis.summarise import label_free_agreement, select_by_label_free, summarize
 from mmc_bench.perf.plan import PLAN as BENCHMARK_PLAN
 
 # The report's method order is the benchmark plan's; which methods are baselines, and which baseline a

@@ -16,6 +16,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from mmc_bench.run.storage import write_text_atomic
+
 # Each job of a sweep leaves its outcome here; the sweep's own id keeps two sweeps into one folder apart.
 LEDGER_DIR = ".mmc_jobs"
 LEDGER_ENV = "MMC_BENCH_SWEEP_ID"
@@ -48,7 +50,7 @@ def record_job_outcome(status: str, run_dir: Path) -> None:
     try:
         ledger.mkdir(parents=True, exist_ok=True)
         entry = {"status": status, "run_dir": str(run_dir)}
-        (ledger / f"{hydra_cfg.job.num}.json").write_text(json.dumps(entry))
+        write_text_atomic(ledger / f"{hydra_cfg.job.num}.json", json.dumps(entry))
     except OSError:
         pass  # the job's own message was printed; only the summary line will miss it
 

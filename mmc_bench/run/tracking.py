@@ -20,6 +20,7 @@ import pandas as pd
 import yaml
 
 from mmc_bench.errors import UserError
+from mmc_bench.run.storage import write_text_atomic
 
 TRACKERS = ("tensorboard", "csv", "mlflow", "wandb")
 
@@ -67,7 +68,7 @@ class CSVTracker(Tracker):
         self.handle.flush()
 
     def hparams(self, params: dict[str, Any], metrics: dict[str, float]) -> None:
-        (self.folder / "hparams.yaml").write_text(yaml.safe_dump(params, sort_keys=True))
+        write_text_atomic(self.folder / "hparams.yaml", yaml.safe_dump(params, sort_keys=True))
 
     def close(self, files: list[Path]) -> None:
         self.handle.close()
@@ -85,7 +86,7 @@ class MLflowTracker(Tracker):
         found = self.client.get_experiment_by_name(experiment)
         experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
         self.run_id = self.client.create_run(experiment_id, run_name=run_name).info.run_id
-        (run_dir / "mlflow_run_id").write_text(self.run_id + "\n")
+        write_text_atomic(run_dir / "mlflow_run_id", self.run_id + "\n")
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         from mlflow.entities import Metric

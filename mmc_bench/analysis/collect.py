@@ -1,0 +1,74 @@
+"""Reading a tree of run folders: one row per metrics.json, and the papers' numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+PAPER_RESULTS = Path(__file__).resolve().parent.parent / "resources" / "paper_results.yaml"
+
+
+def collect_runs(*roots: Path) -> pd.DataFrame:
+    """One row per metrics.json under the ``roots`` (completed and failed), nested 'train' metrics flattened."""
+    rows = []
+    for path in sorted(p for root in roots for p in root.rglob("metrics.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        flat = {k: v for k, v in record.items() if not isinstance(v, dict | list)}
+        for name, value in (record.get("train") or {}).items():
+            flat[f"train_{name}"] = value
+        for name, value in (record.get("label_free") or {}).items():
+            if name not in flat:  # final_loss is already a top-level column
+                flat[name] = value
+        flat["run_dir"] = str(path.parent)
+        rows.append(flat)
+    runs = pd.DataFrame(rows)
+    if runs.empty:
+        return runs
+    if "variant" in runs:
+        # A swept boolean is written True/False, a single one as typed: the same configuration either way.
+        runs["variant"] = (
+            runs["variant"]
+            .fillna("")
+            .str.replace(r"=(True|False)(?=,|$)", lambda m: "=" + m.group(1).lower(), regex=True)
+        )
+    runs["row"] = [
+        _row_label(m, v) for m, v in zip(runs["method"], runs.get("variant", pd.Series([""] * len(runs))))
+    ]
+    runs["column"] = [
+        _column_label(d, s, r)
+        for d, s, r in zip(runs["dataset"], runs["setting"], runs.get("missing_rate", 0.0))
+    ]
+    return runs
+
+
+def select(runs: pd.DataFrame, methods: str, datasets: str) -> pd.DataFrame:
+    """Rows whose method and dataset are in the comma lists (an empty list keeps everything)."""
+    for column, wanted in (("method", methods), ("dataset", datasets)):
+        names = [n.strip() for n in wanted.split(",") if n.strip()]
+        if names and not runs.empty:
+            runs = runs[runs[column].isin(names)]
+    return runs
+
+
+def _row_label(method: str, variant: object) -> str:
+    return f"{method} [{variant}]" if isinstance(variant, str) and variant else method
+
+
+def _column_label(dataset: str, setting: str, missing_rate: object) -> str:
+    if setting == "paired":
+        return dataset
+    if setting == "incomplete":
+        return f"{dataset} (incomplete {float(missing_rate):g})"
+    return f"{dataset} ({setting})"
+
+
+def load_paper_results(path: Path = PAPER_RESULTS) -> pd.DataFrame:
+    """The papers' headline numbers (mmc_bench/resources/paper_results.yaml) as a table: paper, protocol, method, dataset, metric, value."""
+    with open(path) as handle:
+        return pd.DataFrame(yaml.safe_load(handle)["results"])
