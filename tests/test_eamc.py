@@ -118,7 +118,17 @@ def test_short_run_on_three_views_lowers_the_clustering_loss():
     assert clustering(after) < clustering(before) - 0.05
 
 
-def test_prediction_does_not_depend_on_chunking():
+def test_prediction_does_not_depend_on_the_evaluation_chunk():
+    data = synthetic(n=120)
+    method, _ = fit(data)
+    whole = method.predict_dataset(data)
+    method.eval_chunk = 7  # 18 chunks, the last one short
+    chunked = method.predict_dataset(data)
+    np.testing.assert_array_equal(chunked.labels, whole.labels)
+    np.testing.assert_allclose(chunked.soft, whole.soft, rtol=1e-5, atol=1e-6)
+
+
+def test_predictions_of_two_halves_match_the_whole():
     data = synthetic(n=120)
     method, _ = fit(data)
     whole = method.predict_dataset(data).labels

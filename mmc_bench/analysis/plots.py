@@ -21,11 +21,17 @@ from sklearn.manifold import TSNE  # noqa: E402
 from sklearn.metrics.cluster import contingency_matrix  # noqa: E402
 
 from mmc_bench.metrics import hungarian_map  # noqa: E402
+from mmc_bench.run.storage import write_atomic  # noqa: E402
 
 TSNE_POINTS = 800
 PANELS_PER_ROW = 4
 # History columns that are not logged terms.
 BOOKKEEPING = ("phase", "epoch")
+
+
+def save_figure(fig: Any, path: Path) -> None:
+    """A figure written atomically (a reader never sees half a PNG)."""
+    write_atomic(path, lambda handle: fig.savefig(handle, format="png", dpi=110))
 
 
 def run_title(record: dict[str, Any]) -> str:
@@ -80,7 +86,7 @@ def plot_loss_curves(
             ax.axis("off")
     fig.suptitle(f"Loss terms, {run_title(record)}" if record else "Loss terms")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     plt.close(fig)
     return drawn
 
@@ -104,7 +110,7 @@ def plot_view_weights(history: pd.DataFrame, path: Path, record: dict[str, Any] 
     ax.title.set_fontsize(9)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     plt.close(fig)
     return True
 
@@ -150,7 +156,7 @@ def plot_tsne(
     )
     fig.suptitle(f"t-SNE of the embedding, {run_title(record or {})}")
     fig.tight_layout(rect=(0, 0, 1 - 1.2 / fig.get_figwidth(), 1))
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -184,7 +190,7 @@ def plot_confusion(
     ax.title.set_fontsize(9)
     fig.colorbar(image, ax=ax)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     plt.close(fig)
 
 

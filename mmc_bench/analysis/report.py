@@ -15,6 +15,7 @@ import yaml
 from mmc_bench.analysis.collect import collect_runs, load_paper_results
 from mmc_bench.analysis.summarise import label_free_agreement, select_by_label_free, summarize
 from mmc_bench.perf.plan import PLAN as BENCHMARK_PLAN
+from mmc_bench.run.storage import write_text_atomic
 
 # The report's method order is the benchmark plan's; which methods are baselines, and which baseline a
 # setting is compared with, each run's metrics.json says (declared by the method classes).
@@ -269,9 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.section == "selection":
         current = args.out.read_text() if args.out.is_file() else "# Reproduction report\n"
-        args.out.write_text(replace_section(current, "selection", selection_section(runs, args.roots)))
+        write_text_atomic(
+            args.out, replace_section(current, "selection", selection_section(runs, args.roots))
+        )
         print(f"section 'selection' of {args.out} rewritten")
         return 0
-    args.out.write_text(build_report(runs, load_paper_results(), args.roots))
+    write_text_atomic(args.out, build_report(runs, load_paper_results(), args.roots))
     print(f"report written to {args.out}")
     return 0

@@ -14,7 +14,7 @@ Rows = TypeVar("Rows")
 
 def adam(params: Any, **options: Any) -> torch.optim.Adam:
     """Adam with the fused kernel: on CPU, for CMMC's 11M parameters, the default per-tensor loop took 97 ms
-    per step and the fused one 19 ms (README, Performance); the update is the same."""
+    per step and the fused one 19 ms (docs/performance.md); the update is the same."""
     return torch.optim.Adam(params, fused=True, **options)
 
 
