@@ -269,6 +269,11 @@ def test_outside_method_runs_from_the_cli(toy_dir, tmp_path):
     history = pd.read_csv(tmp_path / "run" / "history.csv")
     assert history["phase"].unique().tolist() == ["fit"] and len(history) == 4
     assert math.isfinite(history["total"].iloc[-1])
+    # The report reads metrics.json only: the outside method gets its own section, as a paper method.
+    from mmc_bench.analysis.report import main as report_main
+
+    assert report_main([str(tmp_path / "run"), "--out", str(tmp_path / "REPORT.md")]) == 0
+    assert "## TOY" in (tmp_path / "REPORT.md").read_text()
 
 
 def test_a_bad_key_in_an_outside_methods_yaml_is_one_sentence(toy_dir, tmp_path, monkeypatch, capsys):
