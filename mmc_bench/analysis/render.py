@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 
 from mmc_bench.analysis.summarise import (
-    LABEL_FREE_METRICS,
     SIGNIFICANCE_LEVEL,
     build_summary,
     describe_protocol,
     summarize,
 )
+from mmc_bench.analysis.validity import LABEL_FREE_SCORES
 from mmc_bench.run.storage import write_text_atomic
 
 LAYOUTS = ("methods", "datasets")
@@ -147,7 +147,7 @@ def write_tables(
 
 def label_free_table(runs: pd.DataFrame, layout: str) -> str:
     """The label-free scores (mean ± std over completed seeds), apart from the label-scored table."""
-    present = [m for m in LABEL_FREE_METRICS if m in runs]
+    present = [m for m in LABEL_FREE_SCORES if m in runs]
     if not present:
         return ""
     summary = summarize(runs, present, "mean")

@@ -12,10 +12,6 @@ from mmc_bench.analysis.validity import OBJECTIVES
 DEFAULT_METRICS = ("acc", "nmi", "ari", "purity")
 
 
-# The label-free block of metrics.json, shown in its own table (never ranked against label scores).
-LABEL_FREE_METRICS = ("silhouette", "calinski_harabasz", "davies_bouldin", "size_entropy", "clusters_used")
-
-
 PROTOCOLS = ("mean", "best-loss", "both", *(f"select:{k}" for k in OBJECTIVES))
 
 

@@ -25,6 +25,8 @@ OBJECTIVES = {
     "size_entropy": True,
 }
 LABEL_BASED_OBJECTIVES = {"acc": True, "nmi": True, "ari": True}
+# The label-free block of metrics.json that summaries and tables show (never ranked against label scores).
+LABEL_FREE_SCORES = ("silhouette", "calinski_harabasz", "davies_bouldin", "size_entropy", "clusters_used")
 
 
 def cluster_usage(labels: np.ndarray) -> dict[str, float | int | bool]:

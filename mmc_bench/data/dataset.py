@@ -74,3 +74,12 @@ class MultiViewDataset:
 
     def with_views(self, views: list[View]) -> MultiViewDataset:
         return replace(self, views=views)
+
+
+def zero_absent(view: View, present: np.ndarray) -> View:
+    """An absent view's values are zero in every dataset (the mask says which are absent)."""
+    if present.all():
+        return view
+    if sp.issparse(view):
+        return sp.csr_matrix(sp.diags(present.astype(np.float32)) @ view)
+    return view * present[:, None].astype(view.dtype)

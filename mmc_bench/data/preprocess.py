@@ -9,7 +9,7 @@ import scipy.sparse as sp
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import MinMaxScaler, StandardScaler, normalize
 
-from mmc_bench.data.dataset import MultiViewDataset, View
+from mmc_bench.data.dataset import MultiViewDataset, View, zero_absent
 from mmc_bench.errors import UserError
 
 STEPS = "none, standardize, minmax, l2 or pca:D (joined by '+', e.g. 'standardize+pca:100')"
@@ -37,7 +37,7 @@ def preprocess_views(data: MultiViewDataset, specs: list[str]) -> MultiViewDatas
             warn_on_scale_spread(view, fit_rows, data.name, v, data.view_names[v])
         for step in spec.split("+"):
             view = _apply_step(step.strip(), view, fit_rows, v)
-        views.append(_zero_absent(view, data.mask[:, v]))
+        views.append(zero_absent(view, data.mask[:, v]))
     return data.with_views(views)
 
 
@@ -111,11 +111,3 @@ def warn_on_scale_spread(view: View, rows: np.ndarray, dataset: str, v: int, nam
             spread,
         )
     return spread
-
-
-def _zero_absent(view: View, present: np.ndarray) -> View:
-    if present.all():
-        return view
-    if sp.issparse(view):
-        return sp.csr_matrix(sp.diags(present.astype(np.float32)) @ view)
-    return view * present[:, None].astype(view.dtype)

@@ -7,8 +7,7 @@ from dataclasses import replace
 import numpy as np
 
 from mmc_bench.config import Setting
-from mmc_bench.data.dataset import MultiViewDataset
-from mmc_bench.data.preprocess import _zero_absent
+from mmc_bench.data.dataset import MultiViewDataset, zero_absent
 from mmc_bench.errors import UserError
 
 _SETTING_STREAM = 0x5E77  # a fixed stream id, so masks depend on the seed alone and not on other draws
@@ -34,7 +33,7 @@ def apply_setting(
         mask = mixed_mask(data.mask, rng)
     else:
         mask = incomplete_mask(data.mask, missing_rate, missing_views, rng)
-    views = [_zero_absent(view, mask[:, v]) for v, view in enumerate(data.views)]
+    views = [zero_absent(view, mask[:, v]) for v, view in enumerate(data.views)]
     return replace(data, views=views, mask=mask)
 
 

@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 from mmc_bench import registry
 from mmc_bench.config import MethodConfig, Setting, Split, check_ranges
 from mmc_bench.data.build import check_mask, check_values
-from mmc_bench.data.dataset import MultiViewDataset
+from mmc_bench.data.dataset import MultiViewDataset, zero_absent
 from mmc_bench.errors import UserError
 from mmc_bench.nn.losses import WeightedLoss
 from mmc_bench.run.engine import FitContext, FitResult, Phase, Trainer, resolve_device
@@ -376,13 +376,3 @@ def check_views(Xs: list[Any]) -> list[np.ndarray | sp.csr_matrix]:
     if len(rows) != 1:
         raise ValueError(f"every view needs the same number of rows (samples), got {sorted(rows)}")
     return views
-
-
-def zero_absent(view: np.ndarray | sp.csr_matrix, present: np.ndarray) -> np.ndarray | sp.csr_matrix:
-    if present.all():
-        return view
-    if sp.issparse(view):
-        return sp.csr_matrix(sp.diags(present.astype(np.float32)) @ view)
-    out = view.copy()
-    out[~present] = 0
-    return out

@@ -18,6 +18,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from mmc_bench import registry
+from mmc_bench.analysis.validity import LABEL_FREE_SCORES
 from mmc_bench.config import DatasetConfig, RunConfig, apply_method_scoped_keys, path_tag
 from mmc_bench.describe import help_text, searchpath_dirs
 from mmc_bench.errors import UserError
@@ -36,7 +37,6 @@ log = logging.getLogger("mmc_bench")
 # Bad input or an unusable folder: 2; training failed (diverged) or crashed: 1; stopped by a signal: 130.
 EXIT_CODES = {"refused": 2, "failed": 1, "interrupted": 130}
 SUMMARY_KEYS = ("acc", "nmi", "nmi_geometric", "ari", "purity", "f_score", "final_loss", "wall_time_s")
-LABEL_FREE_KEYS = ("silhouette", "calinski_harabasz", "davies_bouldin", "size_entropy", "clusters_used")
 
 
 def _path_suffix(task: list[str], method: str, exclude_keys: list[str]) -> str:
@@ -276,7 +276,7 @@ def print_summary(record: dict[str, Any], run_dir: Path) -> None:
     label_free = record.get("label_free")
     if label_free:
         print(
-            f"  label-free: {_figures(label_free, LABEL_FREE_KEYS)} (on the {label_free.get('indices_on')})"
+            f"  label-free: {_figures(label_free, LABEL_FREE_SCORES)} (on the {label_free.get('indices_on')})"
         )
     print(f"  outputs: {run_dir}")
 
