@@ -24,18 +24,15 @@ from typing import Any
 
 import pandas as pd
 import torch
+import yaml
 from torch.utils._python_dispatch import TorchDispatchMode
 
-DEFAULT_CASES = (
-    "experiment=cmmc_bdgp",
-    "method=eamc dataset=bdgp",
-    "method=eamc dataset=digits",
-    "method=dmim dataset=cub",
-    "experiment=jecl_cub",
-    "experiment=dm2c_wikipedia_sift",
-)
-# Whole runs of the default schedule (compilation included) under each compile mode.
-WHOLE_RUN_CASES = ("method=eamc dataset=digits", "method=eamc dataset=bdgp", "experiment=dm2c_wikipedia_sift")
+from mmc_bench.perf.plan import PLAN
+
+# The timed cases, and the whole runs of the default schedule (compilation included) under each compile
+# mode: data of the benchmark plan (resources/benchmark.yaml, keys bench_cases and whole_run_cases).
+DEFAULT_CASES = tuple(yaml.safe_load(PLAN.read_text())["bench_cases"])
+WHOLE_RUN_CASES = tuple(yaml.safe_load(PLAN.read_text())["whole_run_cases"])
 COMPILE_MODES = ("false", "true", "auto")
 
 
