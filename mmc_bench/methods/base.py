@@ -306,7 +306,7 @@ def check_n_clusters(name: str, n_clusters: Any, n_samples: int) -> None:
         raise TypeError(f"{name} needs n_clusters as an integer >= 2, got {n_clusters!r}")
     if not 2 <= n_clusters <= n_samples:
         raise ValueError(
-            f"{name} needs 2 <= n_clusters <= the number of samples ({n_samples}), got n_clusters={n_clusters}"
+            f"{name} needs 2 <= n_clusters <= n_samples = {n_samples}, got n_clusters={n_clusters}"
         )
 
 
