@@ -1,4 +1,5 @@
-"""The hyper-parameters of `baselines` (its YAML keys, defaults, ranges and choices), importable without torch."""
+"""The hyper-parameters of the library baselines (k-means, one-view k-means, mixed-modal k-means, spectral
+clustering): their YAML keys, defaults and ranges, importable without torch."""
 
 from __future__ import annotations
 
@@ -18,15 +19,11 @@ class KMeansConfig(MethodConfig):
 
 
 @dataclass
-class KMeansViewConfig(MethodConfig):
+class KMeansViewConfig(KMeansConfig):
     _target_: str = "mmc_bench.methods.baselines.KMeansView"
     name: str = "kmeans_view"
     # The view k-means runs on (0-based).
     view: int = count(0)
-    # k-means restarts (the lowest inertia is kept).
-    n_init: int = positive(10)
-    # Lloyd iterations per restart at most.
-    max_iter: int = positive(300)
 
 
 @dataclass
