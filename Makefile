@@ -13,7 +13,7 @@ RUNS ?= outputs/benchmark
 
 install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install -q "$(TORCH_SPEC)"
-	@$(PYTHON) -c "import mmc_bench, hydra, sklearn, pandas, tensorboard, h5py, tabulate, matplotlib, pytest, hydra_plugins.hydra_joblib_launcher, optuna, hydra_plugins.hydra_optuna_sweeper, mlflow" 2>/dev/null \
+	@$(PYTHON) -c "import mmc_bench, hydra, sklearn, pandas, tensorboard, h5py, tabulate, matplotlib, pytest, hydra_plugins.hydra_joblib_launcher, importlib.metadata as m; m.version('mlflow'); assert int(m.version('optuna').split('.')[0]) >= 4" 2>/dev/null \
 		|| $(PYTHON) -m pip install -q -e ".[dev,launchers,search,trackers]"
 
 run: install

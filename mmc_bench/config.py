@@ -272,7 +272,7 @@ class RunConfig:
     threads: int = count(0)
     # predictions.csv/.npz in the run folder (labels, soft assignments, embedding).
     save_predictions: bool = True
-    # Figures in the run folder (loss curves, t-SNE, confusion matrix, view weights); scripts/plot.py redraws them.
+    # Figures in the run folder (loss curves, t-SNE, confusion matrix, view weights); mmc-bench-plot RUN_DIR redraws them.
     plots: Plots = Plots.all
     # Save the training state every N epochs (0 = only when stopped by SIGINT/SIGTERM).
     checkpoint_every: int = count(50)

@@ -70,7 +70,7 @@ def test_every_estimator_round_trips_its_parameters_through_repr_clone_and_get_p
     estimator_class = getattr(mmc_bench, name)
     defaults = estimator_class().get_params()
     schema_keys = {f.name for f in dataclasses.fields(estimator_class.config_class)} - {"_target_", "name"}
-    assert set(defaults) == schema_keys | {"n_clusters", "random_state", "device"}
+    assert set(defaults) == schema_keys | {"n_clusters", "random_state", "device", "verbose"}
     changed_key = next(
         k for k in sorted(schema_keys) if isinstance(defaults[k], int) and not isinstance(defaults[k], bool)
     )
@@ -182,3 +182,22 @@ def test_an_absent_view_is_zeroed_so_its_values_change_nothing():
 def test_bad_input_is_one_clear_error(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_dm2c_infers_each_samples_modality_from_its_non_zero_view():
+    xs, _ = views(n=60)
+    xs = [xs[0].copy(), xs[1].copy()]
+    xs[0][1::2] = 0
+    xs[1][0::2] = 0
+    model = mmc_bench.DM2C(n_clusters=3, epochs=1, pretrain_epochs=1, kmeans_n_init=1, random_state=0)
+    expected = np.zeros((60, 2), bool)
+    expected[0::2, 0] = expected[1::2, 1] = True
+    np.testing.assert_array_equal(model.default_mask(xs), expected)
+    inferred = model.fit(xs).labels_
+    np.testing.assert_array_equal(inferred, model.fit(xs, mask=expected).labels_)
+
+
+def test_dm2c_refuses_paired_data_without_a_mask_in_one_sentence():
+    xs, _ = views(n=60)
+    with pytest.raises(ValueError, match=r"row 0 has 2 non-zero views; pass mask="):
+        mmc_bench.DM2C(n_clusters=3, epochs=1, pretrain_epochs=1).fit(xs)

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import pickle
 import sys
 from dataclasses import replace
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -246,6 +248,20 @@ def test_python_api_gives_the_cli_labels(case, tmp_path):
     np.testing.assert_array_equal(model.predict(data.views, mask=data.mask), cli_labels)
     if not data.has_split:
         np.testing.assert_array_equal(model.labels_, cli_labels)
+
+
+def test_a_fitted_model_round_trips_through_pickle_and_joblib(case, tmp_path):
+    """The scikit-learn habit of persisting a fitted model: the copy predicts the same labels and scores."""
+    cfg, train, data = case
+    reference, _, _ = reference_fit(cfg, train)
+    expected = reference.predict_dataset(replace(data, labels=None))
+    copy = pickle.loads(pickle.dumps(reference))
+    joblib.dump(reference, tmp_path / "model.joblib")
+    for restored in (copy, joblib.load(tmp_path / "model.joblib")):
+        again = restored.predict_dataset(replace(data, labels=None))
+        np.testing.assert_array_equal(again.labels, expected.labels)
+        if expected.soft is not None:
+            np.testing.assert_allclose(again.soft, expected.soft, rtol=0, atol=0)
 
 
 def _plain(config) -> dict:

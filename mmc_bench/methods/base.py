@@ -8,10 +8,13 @@ schema's ``name``; the engine (:mod:`mmc_bench.run.engine`) does the rest.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import inspect
-from collections.abc import Callable
+import logging
+import sys
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -28,10 +31,11 @@ from mmc_bench.data.build import check_mask, check_values
 from mmc_bench.data.dataset import MultiViewDataset, zero_absent
 from mmc_bench.errors import UserError
 from mmc_bench.nn.losses import WeightedLoss
-from mmc_bench.run.engine import FitContext, FitResult, Phase, Trainer, resolve_device
+from mmc_bench.run.engine import FitContext, FitResult, Phase, Trainer, console, resolve_device
 
 # The estimator's own keys besides the schema's, with their defaults.
-ESTIMATOR_KEYS = {"n_clusters": None, "random_state": 0, "device": "auto"}
+# verbose: a progress bar and log lines while fitting (None: when standard error is a terminal).
+ESTIMATOR_KEYS = {"n_clusters": None, "random_state": 0, "device": "auto", "verbose": None}
 # Schema fields that name the method rather than set it.
 SCHEMA_ONLY = ("_target_", "name")
 # An embedding only feeds the t-SNE figure (a sample of it); above this many values (n x d) a method
@@ -65,7 +69,8 @@ class ClusteringMethod(ClusterMixin, BaseEstimator):
         model.labels_, model.predict([x_image, x_text]), model.transform([x_image, x_text])
 
     Hyper-parameters are the keys of the method's YAML (``python -m mmc_bench describe NAME``), plus
-    ``n_clusters`` (K), ``random_state`` (the run's seed) and ``device`` (auto, cpu, cuda).
+    ``n_clusters`` (K), ``random_state`` (the run's seed), ``device`` (auto, cpu, cuda) and ``verbose`` (progress
+    bar and log lines; default: when standard error is a terminal).
     Training never sees labels: ``fit`` takes the views (and a view-presence mask) only.
     """
 
@@ -235,10 +240,14 @@ class ClusteringMethod(ClusterMixin, BaseEstimator):
         """Train on ``data`` (its labels are never read) under ``trainer`` (default: in memory, no checkpoint)."""
         self.config = self._validated_config()
         self.device_ = resolve_device(self.device)
-        trainer = trainer or Trainer()
+        verbose = sys.stderr.isatty() if self.verbose is None else bool(self.verbose)
+        if trainer is None:
+            described = f"on {data.n_samples} samples x {data.n_views} views, K={data.n_clusters}"
+            trainer = Trainer(progress=verbose, describe_run=described)
         self.eval_chunk = trainer.eval_chunk
         self.n_clusters = data.n_clusters
-        result = trainer.fit(self, data, self.random_state, self.device_)
+        with console_to_stderr(verbose):
+            result = trainer.fit(self, data, self.random_state, self.device_)
         self.final_terms_, self.timing_, self.phase_units_ = (
             result.final_terms,
             result.timing,
@@ -275,6 +284,10 @@ class ClusteringMethod(ClusterMixin, BaseEstimator):
             raise AttributeError(f"{type(self).__name__} gives hard assignments only")
         return soft
 
+    def default_mask(self, views: list[Any]) -> np.ndarray:
+        """The view-presence mask of ``fit(Xs)`` without ``mask=``: every view present (paired data)."""
+        return np.ones((views[0].shape[0], len(views)), bool)
+
     def _dataset(self, Xs: list[Any], mask: np.ndarray | None, fitted: bool = False) -> MultiViewDataset:
         views = check_views(Xs)
         n = views[0].shape[0]
@@ -285,7 +298,7 @@ class ClusteringMethod(ClusterMixin, BaseEstimator):
                 raise ValueError(f"the views have dims {dims}, but the model was fitted on {self.view_dims_}")
         else:
             check_n_clusters(type(self).__name__, self.n_clusters, n)
-        present = np.ones((n, len(views)), bool) if mask is None else np.asarray(mask, bool)
+        present = self.default_mask(views) if mask is None else np.asarray(mask, bool)
         names = [f"view_{v}" for v in range(len(views))]
         try:  # the checks a file gets on the command line (data/build.py)
             check_mask(present, n, len(views), "fit's views")
@@ -296,6 +309,24 @@ class ClusteringMethod(ClusterMixin, BaseEstimator):
         # An absent view's values are zero, as in every dataset the runner builds.
         views = [zero_absent(v, present[:, i]) for i, v in enumerate(views)]
         return MultiViewDataset("arrays", views, None, int(self.n_clusters), present, names)
+
+
+@contextlib.contextmanager
+def console_to_stderr(verbose: bool) -> Iterator[None]:
+    """From Python (no Hydra logging), a verbose fit's lines go to standard error for its duration."""
+    if not verbose or console.hasHandlers():
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", "%H:%M:%S"))
+    level = console.level
+    console.addHandler(handler)
+    console.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        console.removeHandler(handler)
+        console.setLevel(level)
 
 
 def check_n_clusters(name: str, n_clusters: Any, n_samples: int) -> None:

@@ -3,13 +3,14 @@
 Per-view autoencoders; a feature head F and a label head L shared across views. Three phases: autoencoder
 pre-training (MSE), multi-view contrastive learning (NT-Xent on features for every view pair, NT-Xent on
 cluster columns plus a cluster-balance term, and the MSE), then fine-tuning on k-means pseudo-labels that
-are Hungarian-matched to the current predictions at every step. Section 4 of the method notes; defaults
+are Hungarian-matched to the current predictions at every step. Defaults
 follow the reference code (single linear heads, per-view pseudo-labels, cross-entropy on probabilities).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -71,20 +72,32 @@ def _reconstruction(t: dict[str, Any]) -> torch.Tensor:
     return sum(F.mse_loss(out["recon"], out["x"]) for out in t["views"])
 
 
+def _feature_pair(a: dict[str, Any], b: dict[str, Any], tau: float) -> torch.Tensor:
+    return nt_xent(a["h"], b["h"], tau)
+
+
+def _label_pair(a: dict[str, Any], b: dict[str, Any], tau: float) -> torch.Tensor:
+    return nt_xent(a["q"].T, b["q"].T, tau, cosine=True)
+
+
+def _balance_pair(a: dict[str, Any], b: dict[str, Any]) -> torch.Tensor:
+    return negative_entropy(a["q"]) + negative_entropy(b["q"])
+
+
 def contrastive_loss(cfg: CMMCConfig) -> WeightedLoss:
     return WeightedLoss(
         {
             "feature_contrastive": (
-                over_view_pairs(lambda a, b: nt_xent(a["h"], b["h"], cfg.tau_feature)),
+                over_view_pairs(partial(_feature_pair, tau=cfg.tau_feature)),
                 1.0,
             ),
             "label_contrastive": (
-                over_view_pairs(lambda a, b: nt_xent(a["q"].T, b["q"].T, cfg.tau_label, cosine=True)),
+                over_view_pairs(partial(_label_pair, tau=cfg.tau_label)),
                 1.0,
             ),
             # MFLVC adds both views' term once per pair, so a view counts (M - 1) times.
             "cluster_balance": (
-                over_view_pairs(lambda a, b: negative_entropy(a["q"]) + negative_entropy(b["q"])),
+                over_view_pairs(_balance_pair),
                 cfg.balance_weight,
             ),
             "mse": (_reconstruction, 1.0),

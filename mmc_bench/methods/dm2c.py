@@ -4,7 +4,7 @@ Every sample has exactly one modality and no pairing is known. Modality autoenco
 alone; then latent cross-modal generators (target <-> every other modality), Wasserstein critics with
 weight clipping, cycle-consistency and reconstruction terms are trained together. At inference every
 sample is mapped into the target modality's latent space and k-means, fitted on the training
-embeddings, assigns every sample. Section 1 of the method notes; defaults follow the official code
+embeddings, assigns every sample. Defaults follow the official code
 (extra cycle-reconstruction term, lambda_adv = 0.5, one critic step every 5 generator steps); the
 paper's objective is method=dm2c_paper.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -159,8 +160,16 @@ def generator_loss(cfg: DM2CConfig) -> WeightedLoss:
     )
 
 
+def _nonzero_rows(x: Any) -> np.ndarray:
+    return np.asarray(abs(x).sum(axis=1)).ravel() > 0
+
+
 class DM2C(ClusteringMethod):
-    """DM2C (NeurIPS 2019): modality autoencoders, cycle-consistent latent generators, Wasserstein critics."""
+    """DM2C (NeurIPS 2019): modality autoencoders, cycle-consistent latent generators, Wasserstein critics.
+
+    Mixed-modal data only (``setting=mixed``): each sample has exactly one modality. ``fit(Xs)`` takes one
+    array per modality with n rows each; ``mask[i, v]`` True marks sample i's modality, and without ``mask``
+    it is the one view whose row is not all zeros."""
 
     config_class = DM2CConfig
     config: DM2CConfig
@@ -179,6 +188,20 @@ class DM2C(ClusteringMethod):
     # A batch splits into its modalities' samples, whose counts change from batch to batch.
     compiled_steps = ("_reconstruction_error", "_critic_terms", "_generator_terms")
     dynamic_step_shapes = True
+
+    def default_mask(self, views: list[Any]) -> np.ndarray:
+        """Mixed-modal data without ``mask=``: each sample's modality is the one view whose row is not all
+        zeros (the layout of every mixed dataset: an absent view is zeros)."""
+        present = np.column_stack([_nonzero_rows(x) for x in views])
+        counts = present.sum(axis=1)
+        if (counts != 1).any():
+            row = int(np.flatnonzero(counts != 1)[0])
+            raise ValueError(
+                f"DM2C clusters mixed-modal data, one modality per sample, but row {row} has "
+                f"{int(counts[row])} non-zero views; pass mask= (n_samples x n_views, one True per row) "
+                "or give each sample's absent views as rows of zeros"
+            )
+        return present
 
     def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
         cfg = self.config

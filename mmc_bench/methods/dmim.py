@@ -9,6 +9,7 @@ notes; defaults follow the official demo, the paper's variants are options.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -85,14 +86,15 @@ def _sie_gaussian(t: dict[str, Any]) -> torch.Tensor:
     return total
 
 
-def _uniform_prior(target: PriorTarget):
-    def term(t: dict[str, Any]) -> torch.Tensor:
-        probs = t["views"][0]["probs"]
-        if target == PriorTarget.probs:
-            return F.cross_entropy(probs, t["pseudo_labels"])
-        return F.nll_loss(probs.clamp_min(1e-12).log(), t["pseudo_labels"])
+def _uniform_prior_term(t: dict[str, Any], target: PriorTarget) -> torch.Tensor:
+    probs = t["views"][0]["probs"]
+    if target == PriorTarget.probs:
+        return F.cross_entropy(probs, t["pseudo_labels"])
+    return F.nll_loss(probs.clamp_min(1e-12).log(), t["pseudo_labels"])
 
-    return term
+
+def _mi_pair(a: dict[str, Any], b: dict[str, Any], head: str) -> torch.Tensor:
+    return iic_loss(a[head], b[head])
 
 
 def dmim_loss(cfg: DMIMConfig) -> WeightedLoss:
@@ -100,13 +102,13 @@ def dmim_loss(cfg: DMIMConfig) -> WeightedLoss:
     return WeightedLoss(
         {
             # IIC's negative mutual information between every pair of views, for each head
-            "mi_cluster": (over_view_pairs(lambda a, b: iic_loss(a["probs"], b["probs"])), 1.0),
+            "mi_cluster": (over_view_pairs(partial(_mi_pair, head="probs")), 1.0),
             "mi_overcluster": (
-                over_view_pairs(lambda a, b: iic_loss(a["over_probs"], b["over_probs"])),
+                over_view_pairs(partial(_mi_pair, head="over_probs")),
                 1.0 if cfg.overcluster_factor else 0.0,
             ),
             "sie": (sie, cfg.sie_weight if cfg.sie else 0.0),
-            "prior": (_uniform_prior(cfg.prior_target), cfg.prior_weight if cfg.uniform_prior else 0.0),
+            "prior": (partial(_uniform_prior_term, target=cfg.prior_target), cfg.prior_weight if cfg.uniform_prior else 0.0),
         }
     )
 

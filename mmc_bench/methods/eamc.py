@@ -2,8 +2,8 @@
 
 Per-view encoders; V-1 discriminators that tell view 1 ("real") from view v ("fake"); an attention
 network that fuses the views with one weight per view per batch; a DDC clustering module trained with
-the Cauchy-Schwarz terms. Generator and discriminator steps alternate over batches. Section 3 of the
-method notes; defaults follow the authors-derived reference code, paper values are selectable.
+the Cauchy-Schwarz terms. Generator and discriminator steps alternate over batches.
+Defaults follow the authors-derived reference code, paper values are selectable.
 """
 
 from __future__ import annotations
@@ -137,13 +137,25 @@ def discriminator_loss(
     return total
 
 
+def _ddc1(t: dict[str, Any]) -> torch.Tensor:
+    return ddc_cs_separation(t["assignments"], t["kernel"])
+
+
+def _ddc2(t: dict[str, Any]) -> torch.Tensor:
+    return ddc_orthogonality(t["assignments"])
+
+
+def _ddc3(t: dict[str, Any]) -> torch.Tensor:
+    return ddc_simplex(t["assignments"], t["kernel"])
+
+
 def generator_loss(cfg: EAMCConfig) -> WeightedLoss:
     """ddc1 + ddc2 + ddc3 + att + gamma * gen; a switched-off ablation term has weight 0 and is never computed."""
     return WeightedLoss(
         {
-            "ddc1": (lambda t: ddc_cs_separation(t["assignments"], t["kernel"]), float(cfg.ddc1)),
-            "ddc2": (lambda t: ddc_orthogonality(t["assignments"]), float(cfg.ddc2)),
-            "ddc3": (lambda t: ddc_simplex(t["assignments"], t["kernel"]), float(cfg.ddc3)),
+            "ddc1": (_ddc1, float(cfg.ddc1)),
+            "ddc2": (_ddc2, float(cfg.ddc2)),
+            "ddc3": (_ddc3, float(cfg.ddc3)),
             "att": (_kernel_alignment, float(cfg.attention)),
             "gen": (_generator_term, cfg.gamma if cfg.adversarial else 0.0),
         }

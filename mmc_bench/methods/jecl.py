@@ -2,8 +2,8 @@
 
 Each view's stack is k-means-initialised and Hungarian-aligned across views (on features, never labels);
 a joint target p = sum_v lambda_v f(q_v), KL(p || q_v) per view, the Jensen-Shannon alignment of each
-sample's assignments across views and a cluster-balance regulariser. Section 5 of the method notes (with
-its corrected eq. 1).
+sample's assignments across views and a cluster-balance regulariser (with the
+paper's eq. 1 corrected).
 """
 
 from __future__ import annotations

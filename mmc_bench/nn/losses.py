@@ -11,14 +11,16 @@ import torch
 Term = Callable[[Mapping[str, Any]], torch.Tensor]
 
 
-def over_view_pairs(pair_term: Callable[[Any, Any], torch.Tensor]) -> Term:
-    """A term summed over every pair of views v < w of the shared tensors' ``views``."""
+class over_view_pairs:  # noqa: N801 - used like the function it replaces, as a loss term's factory
+    """A term summed over every pair of views v < w of the shared tensors' ``views``. A class rather than a
+    closure so that a fitted model pickles (with a module-level or ``functools.partial`` pair term)."""
 
-    def term(t: Mapping[str, Any]) -> torch.Tensor:
+    def __init__(self, pair_term: Callable[[Any, Any], torch.Tensor]):
+        self.pair_term = pair_term
+
+    def __call__(self, t: Mapping[str, Any]) -> torch.Tensor:
         views = t["views"]
-        return sum(pair_term(views[v], views[w]) for v, w in combinations(range(len(views)), 2))
-
-    return term
+        return sum(self.pair_term(views[v], views[w]) for v, w in combinations(range(len(views)), 2))
 
 
 class WeightedLoss:

@@ -12,8 +12,7 @@ def cluster_overlap(a: np.ndarray, b: np.ndarray, k: int) -> np.ndarray:
 
 
 def max_overlap_matching(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, cols) of the one-to-one matching that maximises the summed counts (cost max C - C, as in the
-    method notes); a rectangular table leaves its surplus rows or columns unmatched."""
+    """(rows, cols) of the one-to-one matching that maximises the summed counts (cost max C - C); a rectangular table leaves its surplus rows or columns unmatched."""
     return linear_sum_assignment(counts.max() - counts)
 
 

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.dry_run:
             failed += subprocess.run(command).returncode != 0
     print(
-        f"benchmark runs are in {out}; `make report RUNS={out}` writes the report"
+        f"benchmark runs are in {out}; `mmc-bench-report {out}` writes the report"
         + (f" ({failed} sweep(s) exited non-zero: see their metrics.json)" if failed else "")
     )
     return 1 if failed else 0

@@ -301,7 +301,28 @@ def _print_help(args: list[str]) -> None:
     sys.exit(0)
 
 
+def version_text() -> str:
+    """mmc_bench's version with the versions that decide its results (torch, CUDA, Hydra, Python)."""
+    import platform
+
+    import hydra
+    import torch
+
+    from mmc_bench import __version__
+
+    cuda = torch.version.cuda or "none (CPU build)"
+    available = "available" if torch.cuda.is_available() else "not available here"
+    return (
+        f"mmc_bench {__version__}\n"
+        f"torch {torch.__version__}, CUDA {cuda} ({available}), hydra-core {hydra.__version__}, "
+        f"Python {platform.python_version()}"
+    )
+
+
 def main() -> None:
+    if "--version" in sys.argv[1:] or "-V" in sys.argv[1:]:
+        print(version_text())
+        sys.exit(0)
     if len(sys.argv) > 1 and sys.argv[1] == "describe":
         _describe(sys.argv[2:])
     if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:

@@ -8,6 +8,7 @@ checkpoints and a bit-exact resume across phases, and each phase's timing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from mmc_bench.errors import TrainingDiverged, UserError
 from mmc_bench.nn.training import epoch_batches, means_of, optimizer_step
@@ -164,6 +166,7 @@ class Trainer:
         compile: str | bool = "auto",
         compile_backend: Any = "inductor",
         cuda_graphs: bool = False,
+        describe_run: str = "",
     ):
         self.log = log if log is not None else RunLog()
         self.checkpoint = checkpoint if checkpoint is not None else Checkpointer(None)
@@ -173,6 +176,8 @@ class Trainer:
         self.progress = sys.stderr.isatty() if progress is None else progress
         self._pending: list[tuple[str, dict[str, float]]] = []
         self.compile, self.compile_backend, self.cuda_graphs = compile, compile_backend, cuda_graphs
+        # The run's data, setting and output folder, for the plan line printed when training starts.
+        self.describe_run = describe_run
 
     def fit(
         self, method: TrainableMethod, data: MultiViewDataset, seed: int, device: torch.device
@@ -182,11 +187,14 @@ class Trainer:
         ctx = FitContext(seed, device, order, self.eval_chunk, self._record)
         compiler = StepCompiler(self.compile, device, self.compile_backend, self.cuda_graphs)
         phases = method.setup(data, ctx)
+        console.info("%s", plan_line(method.name, phases, self.describe_run))
         position = self._resume(method, order, phases)
         timing: dict[str, dict[str, float]] = {}
         compiler.wrap(method)
+        # Log lines go above the bar (tqdm.write), never into its line.
+        redirect = logging_redirect_tqdm(console_loggers()) if self.progress else _no_redirect()
         try:
-            with self.checkpoint.stop:
+            with self.checkpoint.stop, redirect:
                 offset = 0
                 for phase in phases:
                     first = position - offset if position > offset else 0
@@ -256,7 +264,10 @@ class Trainer:
                 stop_if_diverged(epoch, row_phase, row)
                 self.log.epoch(epoch, row, phase=row_phase)
             bar.update()
-            bar.set_postfix(main_terms(scalars))
+            # One term keeps the bar's width whatever the method logs; every term is in the console lines.
+            bar.set_postfix(main_terms(scalars, limit=1))
+            if len(seconds) == 1 and phase.epochs - epoch > 1:
+                console.info("%s", estimate_line(method.name, phase, seconds[0], phase.epochs - epoch - 1))
             if (epoch + 1) % self.log_every == 0 or epoch == phase.epochs - 1:
                 self._console_line(method.name, phase, epoch, scalars)
             self.checkpoint.end_of_epoch(
@@ -280,7 +291,7 @@ class Trainer:
             yield {"total": total, **terms}
 
     def _console_line(self, name: str, phase: Phase, epoch: int, scalars: dict[str, float]) -> None:
-        terms = " ".join(f"{k}={v}" for k, v in main_terms(scalars).items())
+        terms = " ".join(f"{k}={v}" for k, v in main_terms(scalars, limit=len(scalars)).items())
         console.info("%s %s %s %d/%d: %s", name, phase.name, phase.unit, epoch + 1, phase.epochs, terms)
 
     def _record(self, phase: str, epoch: int, scalars: dict[str, float]) -> None:
@@ -333,6 +344,46 @@ def main_terms(scalars: dict[str, float], limit: int = 4) -> dict[str, str]:
     """The progress bar's and console line's terms: 'total' first, then the first others."""
     names = sorted(scalars, key=lambda k: k != "total")[:limit]
     return {k: f"{scalars[k]:.4g}" for k in names}
+
+
+def plan_line(name: str, phases: list[Phase], describe_run: str = "") -> str:
+    """What a fit is about to do: 'eamc on digits (...): train 500 epochs; outputs in DIR'."""
+    plan = " + ".join(f"{p.name} {p.epochs} {p.unit}{'s' if p.epochs != 1 else ''}" for p in phases)
+    head = f"{name} {describe_run}".rstrip()
+    return f"{head}: {plan or 'no training epochs'}"
+
+
+def estimate_line(name: str, phase: Phase, first_s: float, remaining: int) -> str:
+    """After a phase's first epoch: its time, and the phase's remaining time if later epochs take as long
+    (the first one also pays set-up, so this errs long)."""
+    return (
+        f"{name} {phase.name}: first {phase.unit} took {first_s:.2f} s; the other {remaining} "
+        f"{phase.unit}s of this phase take about {format_seconds(first_s * remaining)}"
+    )
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def console_loggers() -> list[logging.Logger]:
+    """The loggers on our way to the terminal that print there (Hydra's root logger, the API's own)."""
+    def prints(logger: logging.Logger) -> bool:
+        return any(
+            isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) in (sys.stdout, sys.stderr)
+            for h in logger.handlers
+        )
+
+    return [logger for logger in (console, logging.root) if prints(logger)]
+
+
+@contextlib.contextmanager
+def _no_redirect() -> Iterator[None]:
+    yield
 
 
 def phase_timing(seconds: list[float], compile_s: float = 0.0) -> dict[str, float]:

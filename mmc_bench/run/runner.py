@@ -130,6 +130,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[st
         cfg.log_every,
         cfg.eval_chunk,
         compile=cfg.compile,
+        describe_run=f"on {describe_data(data, cfg.setting)}; outputs in {run_dir}",
     )
     try:
         # Methods never see labels: they are kept here for scoring only.
@@ -144,7 +145,8 @@ def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[st
     final_loss = result.final_loss
     record["final_loss"] = None if final_loss is None else float(final_loss)
     record["timing"] = result.timing
-    record.update(score(data, prediction.labels))
+    scores = score(data, prediction.labels)
+    record.update(scores)
     record["label_free"] = label_free(data, prediction, record["final_loss"], cfg.seed)
     if record["label_free"]["collapsed"]:
         console.warning(
@@ -156,14 +158,27 @@ def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[st
     record.update(method.declared(), reference_baseline=reference_baseline(Setting(cfg.setting)))
     if cfg.save_predictions:
         save_predictions(run_dir, data, prediction)
-    final_metrics = {k: v for k, v in record.items() if isinstance(v, float)}
-    log.scalars("metrics", final_metrics)
-    log.hparams(hyper_parameters(cfg), final_metrics)
+    log.hparams(hyper_parameters(cfg), final_metrics(scores, record["label_free"]))
     record["status"] = "completed"
     record = _finish(record, log, run_dir, start)
     if Plots(cfg.plots) != Plots.none:
         draw_figures(run_dir, tsne=Plots(cfg.plots) == Plots.all)
     return record
+
+
+def final_metrics(scores: dict[str, Any], label_free_block: dict[str, Any]) -> dict[str, float]:
+    """What trackers get once at the end: the label scores (test part when split) and the label-free scores."""
+    numbers = (int, float, np.integer, np.floating)
+    metrics = {k: float(v) for k, v in scores.items() if isinstance(v, numbers) and not k.startswith("n_")}
+    for k, v in label_free_block.items():
+        if isinstance(v, numbers) and not isinstance(v, bool) and v is not None:
+            metrics[f"label_free/{k}"] = float(v)
+    return metrics
+
+
+def describe_data(data: MultiViewDataset, setting: str) -> str:
+    views = ", ".join(f"{name} {dim}-d" for name, dim in zip(data.view_names, data.view_dims))
+    return f"{data.name} (setting={setting}, {data.n_samples} samples, K={data.n_clusters}, views: {views})"
 
 
 def reference_baseline(setting: Setting) -> str | None:
@@ -199,18 +214,21 @@ def draw_figures(run_dir: Path, tsne: bool) -> None:
     try:
         plot_run(run_dir, tsne=tsne)
     except Exception as exc:  # noqa: BLE001 - any plotting problem only costs the figures
-        print(f"warning: figures for {run_dir} were not drawn ({exc}); retry with scripts/plot.py {run_dir}")
+        print(f"warning: figures for {run_dir} were not drawn ({exc}); retry with mmc-bench-plot {run_dir}")
 
 
 def hyper_parameters(cfg: DictConfig) -> dict[str, Any]:
-    """The method's settings plus what names the run, flattened to TensorBoard's hparams types."""
+    """The method's and the dataset's keys plus what names the run, flattened to TensorBoard's hparams types
+    (None stays None: TensorBoard leaves it out, MLflow records 'None')."""
     method = OmegaConf.to_container(cfg.method, resolve=True)
+    dataset = OmegaConf.to_container(cfg.dataset, resolve=True)
     params: dict[str, Any] = {f"method.{k}": v for k, v in method.items() if k != "_target_"}
+    params.update({f"dataset.{k}": v for k, v in dataset.items() if k != "_target_"})
     params.update(
         dataset=cfg.dataset.name, setting=str(cfg.setting), seed=cfg.seed, missing_rate=cfg.missing_rate
     )
     plain = {k: v.value if isinstance(v, Enum) else v for k, v in params.items()}
-    return {k: v if isinstance(v, bool | int | float | str) else str(v) for k, v in plain.items()}
+    return {k: v if v is None or isinstance(v, bool | int | float | str) else str(v) for k, v in plain.items()}
 
 
 def _finish(record: dict[str, Any], log: RunLog, run_dir: Path, start: float) -> dict[str, Any]:

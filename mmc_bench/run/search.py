@@ -1,34 +1,126 @@
-"""Hyper-parameter search: Hydra's Optuna sweeper with a study that resumes where it stopped.
+"""Hyper-parameter search: an Optuna study (current Optuna, ask-and-tell) whose trials are Hydra jobs.
 
-The conf/hparams_search/ YAMLs store every study in SQLite (optuna.db in the sweep folder). Re-running
-the same command loads the study: its finished trials are kept, trials left running by an interrupted
-search are marked failed, and only the completed trials still missing from ``n_trials`` are run.
+The conf/hparams_search/ YAMLs store every study in SQLite (optuna.db in the sweep folder). Re-running the
+same command loads the study: its finished trials are kept, trials left running by an interrupted search
+are marked failed, and only the completed trials still missing from ``n_trials`` are run. Each trial is an
+ordinary run launched through Hydra's configured launcher (``hydra/launcher=joblib`` runs ``n_jobs`` at once);
+its value is the run's label-free objective.
+
+Search spaces use Hydra's sweep grammar: ``interval(a, b)`` (float, or int when both ends are), ``tag(log,
+interval(a, b))``, ``choice(x, y, ...)``, ``range(a, b[, step])``; a plain value is fixed for every trial.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
+
+from mmc_bench.errors import UserError
+from mmc_bench.run.storage import write_text_atomic
 
 log = logging.getLogger("mmc_bench")
+RESULTS_FILE = "optimization_results.yaml"
 
 
-def finished_trials(study_name: str, storage: str) -> int:
+def finished_trials(study: Any) -> int:
     """Completed trials of a stored study (0 for a new one): ``n_trials`` counts completed trials, so a failed
-    trial is made up for. Trials still marked running are left over from an interrupted search (Ctrl-C):
-    they are marked failed."""
-    import optuna  # here, not at the top: Hydra imports the sweeper plugin (and so this module) for --help
+    trial is made up for by the next call. Trials still marked running are left over from an interrupted
+    search (Ctrl-C): they are marked failed."""
+    import optuna
 
-    try:
-        study = optuna.load_study(study_name=study_name, storage=storage)
-    except KeyError:  # no such study yet
-        return 0
     completed = 0
     for trial in study.get_trials(deepcopy=False):
         if trial.state == optuna.trial.TrialState.RUNNING:
             study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
         completed += trial.state == optuna.trial.TrialState.COMPLETE
     if completed:
-        log.info(
-            "study %s in %s already has %d completed trials; running the rest", study_name, storage, completed
-        )
+        log.info("study %s already has %d completed trials; running the rest", study.study_name, completed)
     return completed
+
+
+def distribution(override: Override) -> Any:
+    """The Optuna distribution of one sweep override (``key=interval(...)``, ``choice(...)``, ``range(...)``)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    sweep = override.value()
+    if isinstance(sweep, IntervalSweep):
+        log_scale = "log" in sweep.tags
+        if isinstance(sweep.start, int) and isinstance(sweep.end, int):
+            return IntDistribution(sweep.start, sweep.end, log=log_scale)
+        return FloatDistribution(float(sweep.start), float(sweep.end), log=log_scale)
+    if isinstance(sweep, RangeSweep):
+        values = list(override.sweep_iterator())
+        return CategoricalDistribution(values)
+    if isinstance(sweep, ChoiceSweep):
+        return CategoricalDistribution(list(override.sweep_iterator()))
+    raise UserError(f"{override.input_line} is not a search range; use interval(a,b), choice(...) or range(a,b)")
+
+
+def search_space(params: Mapping[str, Any], arguments: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
+    """(distributions by key, fixed overrides) from the sweeper's ``params`` and the command line's sweeps."""
+    parser = OverridesParser.create()
+    lines = [f"{key}={value}" for key, value in (params or {}).items()] + list(arguments)
+    space: dict[str, Any] = {}
+    fixed: list[str] = []
+    for override in parser.parse_overrides(lines):
+        if override.is_sweep_override():
+            space[override.get_key_element()] = distribution(override)
+        else:
+            fixed.append(override.input_line)
+    return space, fixed
+
+
+def trial_value(job_return: Any) -> float | None:
+    """A finished job's objective, or None for a failed, refused or interrupted one."""
+    try:
+        value = job_return.return_value
+    except Exception:  # noqa: BLE001 - the job's own error was printed by Hydra and the run
+        return None
+    if value is None or not math.isfinite(float(value)):
+        return None
+    return float(value)
+
+
+def run_study(
+    study: Any,
+    space: dict[str, Any],
+    fixed: list[str],
+    n_trials: int,
+    n_jobs: int,
+    launch: Callable[[list[list[str]], int], Sequence[Any]],
+) -> None:
+    """Run the trials still missing from ``n_trials``, ``n_jobs`` per launch, and tell the study each one's value."""
+    import optuna
+
+    remaining = max(0, n_trials - finished_trials(study))
+    job_index = len(study.trials)
+    while remaining > 0:
+        trials = [study.ask(space) for _ in range(min(n_jobs, remaining))]
+        overrides = [[f"{k}={v}" for k, v in t.params.items()] + fixed for t in trials]
+        for trial, job_return in zip(trials, launch(overrides, job_index)):
+            value = trial_value(job_return)
+            if value is None:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            else:
+                study.tell(trial, value)
+        job_index += len(trials)
+        remaining -= len(trials)
+
+
+def write_results(study: Any, folder: Path) -> None:
+    """The best trial so far (by the label-free objective) beside the study, as Hydra's Optuna sweeper did."""
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    if not complete:
+        log.warning("the search completed no trial; see the runs' messages in %s", folder)
+        return
+    best = study.best_trial
+    results = {"name": "optuna", "best_params": best.params, "best_value": best.value, "trials": len(complete)}
+    write_text_atomic(folder / RESULTS_FILE, yaml.safe_dump(results, sort_keys=False))
+    log.info("best of %d trials: %s (objective %.4f)", len(complete), best.params, best.value)

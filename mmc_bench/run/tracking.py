@@ -2,7 +2,7 @@
 
 Trackers: ``tensorboard`` (the default; events in RUN/tensorboard), ``csv`` (RUN/csv/metrics.csv, one row
 per epoch written as it ends, and hparams.yaml), ``mlflow`` (params, per-epoch metrics and the run's files
-as artifacts, in a local store: ``mlflow_uri``, default a file store in outputs/mlruns) and ``wandb``
+as artifacts, in a local store: ``logger.mlflow.uri``, default SQLite in outputs/mlflow.db) and ``wandb``
 (offline mode, files in RUN/wandb; ``wandb sync`` uploads them later). Several at once:
 ``logger=[tensorboard,mlflow]`` (Hydra merges the chosen files of conf/logger/).
 """
@@ -23,6 +23,8 @@ from mmc_bench.errors import UserError
 from mmc_bench.run.storage import write_text_atomic
 
 TRACKERS = ("tensorboard", "csv", "mlflow", "wandb")
+# The tag prefix of a run's final metrics (ACC, NMI, ..., the label-free scores) in every tracker.
+FINAL_TAG = "metrics"
 
 
 class Tracker:
@@ -46,7 +48,15 @@ class TensorBoardTracker(Tracker):
             self.writer.add_scalar(tag, value, step)
 
     def hparams(self, params: dict[str, Any], metrics: dict[str, float]) -> None:
-        self.writer.add_hparams(params, metrics, run_name=".")
+        """The HParams tab's entry, in this run's own event file: its metrics columns read the final
+        metrics' scalars (``metrics/acc``, ...), each logged once by the run (add_hparams would log them
+        again, as ``acc``, in a second run folder)."""
+        from torch.utils.tensorboard.summary import hparams
+
+        shown = {k: v for k, v in params.items() if v is not None}
+        for summary in hparams(shown, {f"{FINAL_TAG}/{k}": v for k, v in metrics.items()}):
+            self.writer.file_writer.add_summary(summary)
+        self.scalars({f"{FINAL_TAG}/{k}": v for k, v in metrics.items()}, 0)
 
     def close(self, files: list[Path]) -> None:
         self.writer.flush()
@@ -69,22 +79,28 @@ class CSVTracker(Tracker):
 
     def hparams(self, params: dict[str, Any], metrics: dict[str, float]) -> None:
         write_text_atomic(self.folder / "hparams.yaml", yaml.safe_dump(params, sort_keys=True))
+        self.scalars({f"{FINAL_TAG}/{k}": v for k, v in metrics.items()}, 0)
 
     def close(self, files: list[Path]) -> None:
         self.handle.close()
 
 
 class MLflowTracker(Tracker):
-    def __init__(self, run_dir: Path, uri: str, experiment: str, run_name: str):
+    def __init__(self, run_dir: Path, uri: str, experiment: str, run_name: str, artifacts: str | None = None):
         try:
             import mlflow
         except ImportError:
             raise UserError("logger=mlflow needs the mlflow client: pip install -e '.[trackers]'") from None
-        # MLflow 3 keeps the file store in maintenance mode behind this switch; a local store needs no server.
-        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        if uri.startswith("file:"):
+            # A file store (chosen by hand) is in maintenance mode in MLflow 3: its readers need the same switch.
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         self.client = mlflow.tracking.MlflowClient(uri)
         found = self.client.get_experiment_by_name(experiment)
-        experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+        experiment_id = (
+            found.experiment_id
+            if found
+            else self.client.create_experiment(experiment, artifact_location=artifact_location(uri, artifacts))
+        )
         self.run_id = self.client.create_run(experiment_id, run_name=run_name).info.run_id
         write_text_atomic(run_dir / "mlflow_run_id", self.run_id + "\n")
 
@@ -99,13 +115,23 @@ class MLflowTracker(Tracker):
         from mlflow.entities import Param
 
         self.client.log_batch(self.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
-        self.scalars({f"final/{k}": v for k, v in metrics.items()}, 0)
+        self.scalars({f"{FINAL_TAG}/{k}": v for k, v in metrics.items()}, 0)
 
     def close(self, files: list[Path]) -> None:
         for path in files:
             if path.is_file():
                 self.client.log_artifact(self.run_id, str(path))
         self.client.set_terminated(self.run_id)
+
+
+def artifact_location(uri: str, artifacts: str | None) -> str | None:
+    """Where a new experiment keeps its files: ``artifacts`` when given, else a folder beside a SQLite store
+    (MLflow's own default is ./mlruns under whichever folder the run started in)."""
+    if artifacts:
+        return Path(artifacts).resolve().as_uri()
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlartifacts").as_uri()
+    return None
 
 
 class WandbTracker(Tracker):
@@ -154,9 +180,10 @@ class RunLog:
             elif name == "csv":
                 self.trackers.append(CSVTracker(run_dir))
             elif name == "mlflow":
-                uri = settings.get("uri", "file:outputs/mlruns")
+                uri = settings.get("uri", "sqlite:///outputs/mlflow.db")
                 experiment = settings.get("experiment", "mmc_bench")
-                self.trackers.append(MLflowTracker(run_dir, uri, experiment, run_name))
+                artifacts = settings.get("artifacts")
+                self.trackers.append(MLflowTracker(run_dir, uri, experiment, run_name, artifacts))
             elif name == "wandb":
                 self.trackers.append(WandbTracker(run_dir, settings.get("project", "mmc_bench"), run_name))
             else:
