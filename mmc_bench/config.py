@@ -170,6 +170,12 @@ class Plots(str, Enum):
     none = "none"
 
 
+class FigureFormat(str, Enum):
+    png = "png"
+    pdf = "pdf"
+    svg = "svg"
+
+
 class Objective(str, Enum):
     """What a run returns to Hydra (a sweeper maximises it; lower-is-better scores are negated)."""
 
@@ -274,6 +280,9 @@ class RunConfig:
     save_predictions: bool = True
     # Figures in the run folder (loss curves, t-SNE, confusion matrix, view weights); mmc-bench-plot RUN_DIR redraws them.
     plots: Plots = Plots.all
+    # The figures' file format and (for PNG) resolution.
+    figure_format: FigureFormat = FigureFormat.png
+    figure_dpi: int = positive(150)
     # Save the training state every N epochs (0 = only when stopped by SIGINT/SIGTERM).
     checkpoint_every: int = count(50)
     # A console/app.log line every N epochs of a phase (and at the end of each phase).

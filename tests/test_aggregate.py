@@ -162,8 +162,9 @@ def test_latex_names_are_escaped_and_numbers_right_aligned(tmp_path):
     assert "runs" in (tmp_path / "r/table.tex").read_text()
 
 
-@pytest.mark.slow
-def test_a_generated_table_compiles_with_latex(tmp_path):
+def compile_latex(folder, body: str):
+    """pdflatex on a two-column paper (10 pt, 237 pt columns, 496 pt text width, as CVPR's) around ``body``;
+    (return code, log)."""
     import shutil
     import subprocess
 
@@ -172,19 +173,64 @@ def test_a_generated_table_compiles_with_latex(tmp_path):
         pytest.skip(
             "no LaTeX engine installed (apt-get install texlive-latex-base texlive-latex-recommended)"
         )
-    fake_run(tmp_path, "eamc_small", "mnist_usps", 0, 0.5, 1.0)
-    fake_run(tmp_path, "kmeans", "mnist_usps", 0, 0.7, 1.0)
-    fake_run(tmp_path, "kmeans", "mnist_usps", 1, 0.6, 1.0)
-    assert main([str(tmp_path), "--out", str(tmp_path / "t"), "--paper", "--tex-runs"]) == 0
-    (tmp_path / "t/doc.tex").write_text(
-        "\\documentclass{article}\\usepackage{booktabs}\\begin{document}\\input{table.tex}\\end{document}\n"
+    (folder / "doc.tex").write_text(
+        "\\documentclass[10pt,twocolumn]{article}\\usepackage{booktabs}"
+        "\\usepackage[textwidth=496pt,columnsep=22pt,textheight=650pt]{geometry}"
+        f"\\begin{{document}}{body}\\end{{document}}\n"
     )
     result = subprocess.run(
         [engine, "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
-        cwd=tmp_path / "t", capture_output=True, text=True, timeout=120,
+        cwd=folder, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-2000:]
-    assert (tmp_path / "t/doc.pdf").stat().st_size > 0
+    return result.returncode, (folder / "doc.log").read_text(errors="replace")
+
+
+PAPER_METHODS = ["cmmc", "dec", "eamc", "kmeans", "spectral", "jecl"]
+PAPER_DATASETS = ["bdgp", "ccv", "rgbd", "coco_cross", "voc", "mnist_usps"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", ["column", "page"])
+def test_a_six_by_six_table_with_paper_rows_fits_the_page_with_no_overfull_box(tmp_path, width):
+    for i, method in enumerate(PAPER_METHODS):
+        for j, dataset in enumerate(PAPER_DATASETS):
+            for seed in range(3):
+                fake_run(tmp_path / "runs", method, dataset, seed, 0.4 + 0.05 * i + 0.01 * seed, 1.0 + j,
+                         variant="method.epochs=20" if method == "eamc" else "")  # fmt: skip
+    out = tmp_path / "t"
+    assert main([str(tmp_path / "runs"), "--out", str(out), "--paper", "--tex-runs", "--tex-width", width]) == 0
+    tex = (out / "table.tex").read_text()
+    assert tex.count("(paper)") >= 6  # the papers' rows are there
+    assert ("\\begin{table*}" in tex) == (width == "page") and "\\caption{" in tex and "\\label{" in tex
+    assert "eamc (epochs=20)" in tex and "[method." not in tex  # readable row names
+    assert tex.count("\\begin{tabular}") > 1  # too wide for one block: split
+    code, log = compile_latex(out, "\\input{table.tex}")
+    assert code == 0, log[-2000:]
+    assert "Overfull \\hbox" not in log, log[log.find("Overfull") - 200:][:1500]
+    assert "Float too large" not in log, log[log.find("Float too large") - 200:][:1500]
+
+
+@pytest.mark.slow
+def test_an_overfull_table_is_caught_by_the_check(tmp_path):
+    """The check above can fail: a tabular wider than the column is reported by LaTeX."""
+    wide = " & ".join(["0.123 $\\pm$ 0.045"] * 12)
+    body = f"\\begin{{tabular}}{{{'r' * 12}}}{wide}\\\\ \\end{{tabular}}"
+    code, log = compile_latex(tmp_path, body)
+    assert code == 0 and "Overfull \\hbox" in log
+
+
+def test_row_names_are_readable_and_overridable(tree):
+    fake_run(tree, "eamc", "bdgp", 5, 0.5, 1.0, variant="method.epochs=20,method.lr=0.1")
+    assert main([str(tree), "--out", str(tree / "t"), "--name", "spectral=Spectral clustering"]) == 0
+    tex = (tree / "t/table.tex").read_text()
+    assert "eamc (epochs=20, lr=0.1)" in tex and "Spectral clustering" in tex
+    assert main([str(tree), "--out", str(tree / "u"), "--name", "nothing=X"]) == 2
+
+
+def test_too_few_seeds_for_wilcoxon_are_said_in_the_table_notes(tree):
+    assert main([str(tree), "--out", str(tree / "t"), "--significance-vs", "kmeans"]) == 0
+    md = (tree / "t/table.md").read_text()
+    assert "with at most 3 seeds per cell, Wilcoxon's smallest two-sided p is 0.25" in md
 
 
 def test_paper_option_says_what_it_matched(tree, capsys):

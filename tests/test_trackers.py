@@ -15,7 +15,7 @@ RUN = ["method=eamc", "dataset=synthetic", "method.epochs=3", "method.encoder_la
 
 
 def test_csv_and_mlflow_trackers_hold_what_the_run_wrote(tmp_path, monkeypatch, capsys):
-    mlflow = pytest.importorskip(
+    pytest.importorskip(
         "mlflow", reason="the trackers extra is not installed (pip install -e '.[trackers]')"
     )
     code, _, err = run_app(

@@ -7,8 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from mmc_bench.analysis.collect import collect_runs, load_paper_results, select
-from mmc_bench.analysis.render import LAYOUTS, agreement_markdown, write_tables
+from mmc_bench.analysis.collect import collect_runs, display_names, load_paper_results, select
+from mmc_bench.analysis.render import LAYOUTS, TexOptions, agreement_markdown, write_tables
 from mmc_bench.analysis.summarise import DEFAULT_METRICS, PROTOCOLS, label_free_agreement
 from mmc_bench.analysis.validity import OBJECTIVES
 from mmc_bench.metrics import METRIC_NAMES
@@ -34,6 +34,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--percent", action="store_true", help="write values x 100 with one decimal")
     parser.add_argument("--tex-runs", action="store_true", help="add the runs columns to table.tex")
+    parser.add_argument(
+        "--tex-width",
+        choices=("column", "page"),
+        default="column",
+        help="table.tex fits one column of a two-column paper (table) or the page width (table*); wider "
+        "tables are split into stacked blocks",
+    )
+    parser.add_argument("--tex-caption", default=None, help="table.tex's caption (default: what the cells are)")
+    parser.add_argument("--tex-label", default="tab:mmc-bench", help="table.tex's \\label")
+    parser.add_argument(
+        "--name",
+        action="append",
+        default=[],
+        metavar="ROW=NAME",
+        help="table.tex's name for a row (repeatable), e.g. 'eamc [method.epochs=20]=EAMC-20'; default: the "
+        "method's display name and its variant's keys",
+    )
     parser.add_argument(
         "--agreement",
         action="store_true",
@@ -95,6 +112,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = args.out or args.roots[0]
     paper = load_paper_results() if args.paper else None
+    tex = TexOptions(args.tex_width, args.tex_caption, args.tex_label, args.name)
+    try:
+        display_names(runs, args.name)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(
         write_tables(
             runs,
@@ -106,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             args.significance_vs,
             args.percent,
             args.tex_runs,
+            tex,
         )
     )
     written = "per_seed.csv, table.md, table.tex, table.csv"

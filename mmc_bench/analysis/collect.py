@@ -42,7 +42,7 @@ def collect_runs(*roots: Path) -> pd.DataFrame:
     ]
     runs["column"] = [
         _column_label(d, s, r)
-        for d, s, r in zip(runs["dataset"], runs["setting"], runs.get("missing_rate", 0.0))
+        for d, s, r in zip(runs["dataset"], runs["setting"], runs.get("missing_rate", pd.Series(0.0, index=runs.index)))
     ]
     return runs
 
@@ -54,6 +54,45 @@ def select(runs: pd.DataFrame, methods: str, datasets: str) -> pd.DataFrame:
         if names and not runs.empty:
             runs = runs[runs[column].isin(names)]
     return runs
+
+
+def display_names(runs: pd.DataFrame, overrides: list[str] = ()) -> dict[str, str]:
+    """Each table row's readable name: the method's declared display name (metrics.json; else its name) and
+    its variant's keys without the ``method.`` prefix, e.g. 'eamc [method.epochs=20]' -> 'EAMC (epochs=20)'.
+    ``overrides`` are 'ROW=NAME' (ROW raw or readable); an unknown ROW is a ValueError naming the rows."""
+    names = {}
+    shown = runs["display_name"] if "display_name" in runs else pd.Series([None] * len(runs), index=runs.index)
+    for row, method, display, variant in zip(runs["row"], runs["method"], shown, runs.get("variant", shown)):
+        base = display if isinstance(display, str) and display else method
+        keys = variant.replace("method.", "").replace(",", ", ") if isinstance(variant, str) else ""
+        names[row] = f"{base} ({keys})" if keys else base
+    for item in overrides:
+        row, sep, name = item.rpartition("=")
+        if not sep or not row or not name:
+            raise ValueError(f"--name {item!r} is not ROW=NAME, e.g. 'eamc [method.epochs=20]=EAMC-20'")
+        matches = [raw for raw, readable in names.items() if row in (raw, readable)]
+        if not matches:
+            raise ValueError(f"--name {item!r}: no row {row!r}; the rows are {', '.join(sorted(set(names.values())))}")
+        for raw in matches:
+            names[raw] = name
+    return names
+
+
+def relabel(rows: pd.Series, names: dict[str, str]) -> pd.Series:
+    """Summary row labels renamed, keeping a protocol suffix: 'cmmc (paper)' -> 'CMMC (paper)'."""
+
+    def one(row: str) -> str:
+        if row in names:
+            return names[row]
+        raw = max((r for r in names if row.startswith(r + " (")), key=len, default=None)
+        return names[raw] + row[len(raw):] if raw else row
+
+    return rows.map(one)
+
+
+def display_rows(runs: pd.DataFrame, overrides: list[str] = ()) -> pd.DataFrame:
+    """``runs`` with readable row names (see :func:`display_names`)."""
+    return runs.assign(row=relabel(runs["row"], display_names(runs, overrides)))
 
 
 def _row_label(method: str, variant: object) -> str:

@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 from sklearn.manifold import TSNE  # noqa: E402
 from sklearn.metrics.cluster import contingency_matrix  # noqa: E402
 
@@ -29,9 +30,20 @@ PANELS_PER_ROW = 4
 BOOKKEEPING = ("phase", "epoch")
 
 
-def save_figure(fig: Any, path: Path) -> None:
-    """A figure written atomically (a reader never sees half a PNG)."""
-    write_atomic(path, lambda handle: fig.savefig(handle, format="png", dpi=110))
+FORMATS = ("png", "pdf", "svg")
+DEFAULT_DPI = 150
+
+
+def save_figure(fig: Any, path: Path, dpi: int = DEFAULT_DPI) -> None:
+    """A figure written atomically (a reader never sees half a file), in the format its suffix names."""
+    write_atomic(path, lambda handle: fig.savefig(handle, format=path.suffix[1:], dpi=dpi))
+
+
+def plain_ticks(ax: Any) -> None:
+    """Tick labels as plain numbers (0.982, 1e+04), never 9.82×10⁻¹ or an offset, on a log axis too."""
+    plain = FuncFormatter(lambda value, _: f"{value:.3g}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain if ax.get_yscale() == "log" else NullFormatter())
 
 
 def run_title(record: dict[str, Any]) -> str:
@@ -42,7 +54,7 @@ def run_title(record: dict[str, Any]) -> str:
 
 
 def plot_loss_curves(
-    history: pd.DataFrame, path: Path, record: dict[str, Any] | None = None
+    history: pd.DataFrame, path: Path, record: dict[str, Any] | None = None, dpi: int = DEFAULT_DPI
 ) -> dict[str, list[float]]:
     """One row of panels per training phase, one panel per logged term: each term drawn as it enters the
     total (times its weight, from metrics.json's loss_weights), on a log axis when it stays positive, the
@@ -79,14 +91,19 @@ def plot_loss_curves(
             if (values > 0).all():
                 ax.set_yscale("log")
             label = term if weight == 1.0 or term == "total" else f"{weight:g} × {term}"
-            ax.set(title=f"{phase}: {label}", xlabel=units.get(phase, "epoch"))
+            ax.set(
+                title=f"{phase}: {label}",
+                xlabel=units.get(phase, "epoch"),
+                ylabel="value (log scale)" if ax.get_yscale() == "log" else "value",
+            )
+            plain_ticks(ax)
             drawn[f"{phase}: {label}"] = values.tolist()
             ax.title.set_fontsize(9)
         for ax in row[len(terms) :]:
             ax.axis("off")
     fig.suptitle(f"Loss terms, {run_title(record)}" if record else "Loss terms")
     fig.tight_layout()
-    save_figure(fig, path)
+    save_figure(fig, path, dpi)
     plt.close(fig)
     return drawn
 
@@ -97,20 +114,27 @@ def view_weight_columns(history: pd.DataFrame, record: dict[str, Any]) -> list[s
     return [c for c in history.columns if prefix and c.startswith(prefix)]
 
 
-def plot_view_weights(history: pd.DataFrame, path: Path, record: dict[str, Any] | None = None) -> bool:
+def plot_view_weights(
+    history: pd.DataFrame, path: Path, record: dict[str, Any] | None = None, dpi: int = DEFAULT_DPI
+) -> bool:
+    """The method's weight of each view over training, each line named by the dataset's view name."""
     prefix = (record or {}).get("view_weight_prefix")
+    names = (record or {}).get("view_names") or []
     columns = view_weight_columns(history, record or {})
     if not columns:
         return False
     train = history[history["phase"] == "train"]
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for column in columns:
-        ax.plot(train["epoch"], train[column], label=f"view {column.removeprefix(prefix)}")
+        index = column.removeprefix(prefix)
+        name = names[int(index)] if index.isdigit() and int(index) < len(names) else f"view {index}"
+        ax.plot(train["epoch"], train[column], label=name)
     ax.set(title=f"Attention weight per view\n{run_title(record or {})}", xlabel="epoch", ylabel="weight")
+    plain_ticks(ax)
     ax.title.set_fontsize(9)
-    ax.legend()
+    ax.legend(title="view")
     fig.tight_layout()
-    save_figure(fig, path)
+    save_figure(fig, path, dpi)
     plt.close(fig)
     return True
 
@@ -129,6 +153,7 @@ def plot_tsne(
     true: np.ndarray | None,
     path: Path,
     record: dict | None = None,
+    dpi: int = DEFAULT_DPI,
 ) -> None:
     """t-SNE of at most TSNE_POINTS samples (a fixed random subset): predicted clusters, coloured by the class
     each is Hungarian-matched to, beside the true classes in the same colours, with one legend."""
@@ -149,19 +174,24 @@ def plot_tsne(
         for value in np.unique(labels):
             at = labels == value
             ax.scatter(points[at, 0], points[at, 1], s=5, color=colours(int(value) % 20), label=str(value))
-        ax.set(title=title, xticks=[], yticks=[])
+        ax.set(title=title, xticks=[], yticks=[], xlabel="t-SNE 1", ylabel="t-SNE 2")
     handles, names = axes[0][-1].get_legend_handles_labels()
     fig.legend(
         handles, names, title="class" if true is not None else "cluster", loc="center right", markerscale=3
     )
     fig.suptitle(f"t-SNE of the embedding, {run_title(record or {})}")
     fig.tight_layout(rect=(0, 0, 1 - 1.2 / fig.get_figwidth(), 1))
-    save_figure(fig, path)
+    save_figure(fig, path, dpi)
     plt.close(fig)
 
 
 def plot_confusion(
-    true: np.ndarray, predicted: np.ndarray, path: Path, record: dict | None = None, normalise: bool = False
+    true: np.ndarray,
+    predicted: np.ndarray,
+    path: Path,
+    record: dict | None = None,
+    normalise: bool = False,
+    dpi: int = DEFAULT_DPI,
 ) -> None:
     """Classes x clusters with clusters renamed to their matched classes (the diagonal is what ACC counts),
     each cell's count written in it; ``normalise`` divides each row by its class size."""
@@ -188,37 +218,40 @@ def plot_confusion(
     ax.set_xticks(range(values.shape[1]))
     ax.set_yticks(range(values.shape[0]))
     ax.title.set_fontsize(9)
-    fig.colorbar(image, ax=ax)
+    fig.colorbar(image, ax=ax, label="share of the class" if normalise else "samples")
     fig.tight_layout()
-    save_figure(fig, path)
+    save_figure(fig, path, dpi)
     plt.close(fig)
 
 
-def plot_run(run_dir: Path, tsne: bool = True) -> list[str]:
-    """Write every figure the run's files allow into run_dir; return their names."""
+def plot_run(run_dir: Path, tsne: bool = True, fmt: str = "png", dpi: int = DEFAULT_DPI) -> list[str]:
+    """Write every figure the run's files allow into run_dir (as ``fmt``); return their names."""
     written = []
     metrics_file = run_dir / "metrics.json"
     record = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     history_file = run_dir / "history.csv"
+
+    def name(stem: str) -> str:
+        written.append(f"{stem}.{fmt}")
+        return f"{stem}.{fmt}"
+
     if history_file.is_file() and history_file.stat().st_size > 0:
         history = pd.read_csv(history_file)
-        if plot_loss_curves(history, run_dir / "loss_curves.png", record):
-            written.append("loss_curves.png")
-        if plot_view_weights(history, run_dir / "view_weights.png", record):
-            written.append("view_weights.png")
+        if plot_loss_curves(history, run_dir / f"loss_curves.{fmt}", record, dpi):
+            name("loss_curves")
+        if plot_view_weights(history, run_dir / f"view_weights.{fmt}", record, dpi):
+            name("view_weights")
     predictions_file = run_dir / "predictions.npz"
     if predictions_file.is_file():
         arrays = np.load(predictions_file)
         true = arrays["true"] if "true" in arrays else None
         if tsne and "embedding" in arrays and len(arrays["labels"]) > 5:
-            plot_tsne(arrays["embedding"], arrays["labels"], true, run_dir / "tsne.png", record)
-            written.append("tsne.png")
+            plot_tsne(arrays["embedding"], arrays["labels"], true, run_dir / name("tsne"), record, dpi)
         if true is not None:
-            plot_confusion(true, arrays["labels"], run_dir / "confusion.png", record)
+            plot_confusion(true, arrays["labels"], run_dir / name("confusion"), record, dpi=dpi)
             plot_confusion(
-                true, arrays["labels"], run_dir / "confusion_normalised.png", record, normalise=True
+                true, arrays["labels"], run_dir / name("confusion_normalised"), record, normalise=True, dpi=dpi
             )
-            written += ["confusion.png", "confusion_normalised.png"]
     return written
 
 
@@ -226,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Re-create the figures of a run directory.")
     parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     parser.add_argument("--no-tsne", action="store_true", help="skip the (slower) t-SNE figure")
+    parser.add_argument("--format", choices=FORMATS, default="png", help="file format of the figures")
+    parser.add_argument("--dpi", type=int, default=DEFAULT_DPI, help="resolution (PNG)")
     args = parser.parse_args(argv)
     status = 0
     for run_dir in args.run_dirs:
@@ -233,6 +268,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {run_dir} has no metrics.json; give the folder of one run", file=sys.stderr)
             status = 2
             continue
-        written = plot_run(run_dir, tsne=not args.no_tsne)
+        written = plot_run(run_dir, tsne=not args.no_tsne, fmt=args.format, dpi=args.dpi)
         print(f"{run_dir}: {', '.join(written) if written else 'nothing to plot'}")
     return status

@@ -3,11 +3,14 @@ table, the agreement table, and writing them to a folder (atomically)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from mmc_bench.analysis.collect import display_names, relabel
+from mmc_bench.analysis.latex import latex_escape, latex_table
 from mmc_bench.analysis.summarise import (
     SIGNIFICANCE_LEVEL,
     build_summary,
@@ -25,15 +28,6 @@ def _ranks(values: pd.Series) -> pd.Series:
     distinct = sorted(values.dropna().unique(), reverse=True)
     rank = {v: i + 1 for i, v in enumerate(distinct[:2])}
     return values.map(lambda v: rank.get(v, 0) if pd.notna(v) else 0)
-
-
-LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}  # fmt: skip
-
-
-def latex_escape(text: str) -> str:
-    """A name (method, dataset, variant, metric) as LaTeX text: every special character escaped."""
-    return "".join(LATEX_SPECIALS.get(ch, ch) for ch in str(text))
 
 
 def render(
@@ -95,18 +89,6 @@ def render(
     return wide[ordered].fillna(missing)
 
 
-def to_latex(wide: pd.DataFrame, index_label: str) -> str:
-    """A booktabs table that compiles: names escaped, the label column left-aligned, numbers right-aligned,
-    no empty index-name row."""
-    table = wide.copy()
-    table.index = [latex_escape(i) for i in table.index]
-    table.columns = pd.MultiIndex.from_tuples([(latex_escape(a), latex_escape(b)) for a, b in table.columns])
-    table = table.reset_index(names=[(latex_escape(index_label), "")])
-    return table.to_latex(
-        index=False, escape=False, multicolumn_format="c", column_format="l" + "r" * (table.shape[1] - 1)
-    )
-
-
 def write_tables(
     runs: pd.DataFrame,
     out: Path,
@@ -117,6 +99,7 @@ def write_tables(
     significance_vs: str | None = None,
     percent: bool = False,
     tex_runs: bool = False,
+    tex: TexOptions | None = None,
 ) -> str:
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "per_seed.csv", runs.drop(columns=["row", "column"]).to_csv(index=False))
@@ -138,11 +121,52 @@ def write_tables(
             f" † = Wilcoxon signed-rank p < {SIGNIFICANCE_LEVEL} against {significance_vs} (paired by seed)."
         )
     markdown = header + "\n\n" + md_flat.rename_axis(index_name(layout)).to_markdown() + "\n"
+    markdown += seed_count_note(runs, significance_vs)
     markdown += label_free_table(runs, layout)
     write_text_atomic(out / "table.md", markdown)
-    tex = render(summary, "tex", layout, runs_column=tex_runs, percent=percent)
-    write_text_atomic(out / "table.tex", to_latex(tex, index_name(layout)))
+    write_text_atomic(out / "table.tex", tex_table(runs, summary, layout, tex_runs, percent, tex or TexOptions()))
     return markdown
+
+
+@dataclass
+class TexOptions:
+    """table.tex's float: ``width`` column (table) or page (table*), caption (default: what the cells are),
+    label, and display names 'ROW=NAME' for rows."""
+
+    width: str = "column"
+    caption: str | None = None
+    label: str = "tab:mmc-bench"
+    names: list[str] = field(default_factory=list)
+
+
+def tex_table(
+    runs: pd.DataFrame, summary: pd.DataFrame, layout: str, tex_runs: bool, percent: bool, options: TexOptions
+) -> str:
+    """The LaTeX float of the summary, rows under their readable names (collect.display_names)."""
+    shown = summary.assign(row=relabel(summary["row"], display_names(runs, options.names)))
+    wide = render(shown, "tex", layout, runs_column=tex_runs, percent=percent)
+    metrics = ", ".join(m.upper() for m in dict.fromkeys(summary["metric"]))
+    protocols = sorted({p for p in summary["protocol"] if not str(p).startswith("paper")})
+    described = latex_escape("; ".join(describe_protocol(p) for p in protocols)).replace("±", "$\\pm$")
+    in_percent = "in \\%; " if percent else ""
+    caption = options.caption or f"{metrics} ({in_percent}{described}). Best in bold, second underlined."
+    return latex_table(wide, index_name(layout), caption, options.label, options.width)
+
+
+def seed_count_note(runs: pd.DataFrame, significance_vs: str | None) -> str:
+    """A note when the seeds are too few for the Wilcoxon marks to ever appear: with n paired seeds the
+    smallest two-sided p is 2 / 2**n."""
+    if not significance_vs or runs.empty:
+        return ""
+    done = runs[runs["status"] == "completed"]
+    n = int(done.groupby(["row", "column"])["seed"].nunique().max()) if not done.empty else 0
+    floor = 2 / 2**n if n else 1.0
+    if floor < SIGNIFICANCE_LEVEL:
+        return ""
+    return (
+        f"\nNote: with at most {n} seeds per cell, Wilcoxon's smallest two-sided p is {floor:.3g} >= "
+        f"{SIGNIFICANCE_LEVEL}, so no † can appear; at least 6 seeds are needed.\n"
+    )
 
 
 def label_free_table(runs: pd.DataFrame, layout: str) -> str:

@@ -13,6 +13,7 @@ import pandas as pd
 import yaml
 
 from mmc_bench.analysis.collect import collect_runs, load_paper_results
+from mmc_bench.analysis.html import html_report
 from mmc_bench.analysis.summarise import label_free_agreement, select_by_label_free, summarize
 from mmc_bench.analysis.validity import OBJECTIVES
 from mmc_bench.perf.plan import PLAN as BENCHMARK_PLAN
@@ -244,6 +245,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=Path("outputs/REPORT.md"))
     parser.add_argument(
+        "--html",
+        type=Path,
+        default=None,
+        help="the HTML report (default: --out with .html; sortable tables, the cross-method comparison, "
+        "links to every run's figures)",
+    )
+    parser.add_argument("--no-html", action="store_true", help="write the Markdown report only")
+    parser.add_argument(
         "--section",
         choices=["selection"],
         default=None,
@@ -271,11 +280,15 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.section == "selection":
         current = args.out.read_text() if args.out.is_file() else "# Reproduction report\n"
-        write_text_atomic(
-            args.out, replace_section(current, "selection", selection_section(runs, args.roots))
-        )
+        text = replace_section(current, "selection", selection_section(runs, args.roots))
+        write_text_atomic(args.out, text)
         print(f"section 'selection' of {args.out} rewritten")
-        return 0
-    write_text_atomic(args.out, build_report(runs, load_paper_results(), args.roots))
-    print(f"report written to {args.out}")
+    else:
+        text = build_report(runs, load_paper_results(), args.roots)
+        write_text_atomic(args.out, text)
+        print(f"report written to {args.out}")
+    if not args.no_html:
+        html_path = args.html or args.out.with_suffix(".html")
+        write_text_atomic(html_path, html_report(text, runs, html_path))
+        print(f"HTML report written to {html_path}")
     return 0

@@ -23,6 +23,7 @@ class AEKMeans(ClusteringMethod):
     """An autoencoder on the concatenated views (MSE), then k-means on the codes."""
 
     config_class = AEKMeansConfig
+    display_name = "AE + k-means"
     is_baseline = True
     config: AEKMeansConfig
     schedules = schedules(test="method.epochs=3 method.encoder_layers=[8,4]", quick="method.epochs=10")

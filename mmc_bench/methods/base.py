@@ -31,7 +31,7 @@ from mmc_bench.data.build import check_mask, check_values
 from mmc_bench.data.dataset import MultiViewDataset, zero_absent
 from mmc_bench.errors import UserError
 from mmc_bench.nn.losses import WeightedLoss
-from mmc_bench.run.engine import FitContext, FitResult, Phase, Trainer, console, resolve_device
+from mmc_bench.run.engine import FitContext, FitResult, Phase, Trainer, console, console_loggers, resolve_device
 
 # The estimator's own keys besides the schema's, with their defaults.
 # verbose: a progress bar and log lines while fitting (None: when standard error is a terminal).
@@ -92,6 +92,8 @@ class ClusteringMethod(ClusterMixin, BaseEstimator):
     uses_device: ClassVar[bool] = True
     # The estimator's name in ``from mmc_bench import NAME`` (None: the class name).
     api_name: ClassVar[str | None] = None
+    # The method's name in tables and figures (None: the class name).
+    display_name: ClassVar[str | None] = None
     # Names of the attributes the engine checkpoints (modules, optimisers, tensors, plain values).
     checkpointed: ClassVar[tuple[str, ...]] = ()
     # Step functions (forward pass and loss terms) that compile=true runs through torch.compile.
@@ -188,10 +190,18 @@ class ClusteringMethod(ClusterMixin, BaseEstimator):
                     weights.update(loss.weights)
         return weights
 
+    def shown_name(self) -> str:
+        """The name tables show: the class's display name, with the YAML's name when that is a variant of it
+        (e.g. 'EAMC (eamc_paper)')."""
+        base = self.display_name or type(self).__name__
+        yaml_name = getattr(getattr(self, "config", None), "name", self.name)
+        return base if yaml_name == type(self).config_class.name else f"{base} ({yaml_name})"
+
     def declared(self) -> dict[str, Any]:
         """What reports and figures read of the method, written into metrics.json (so that they never import
         a method): baseline or not, its diagnostics, view-weight columns, term weights, phase units."""
         return {
+            "display_name": self.shown_name(),
             "is_baseline": self.is_baseline,
             "diagnostics": list(self.diagnostics),
             "view_weight_prefix": self.view_weight_prefix,
@@ -314,7 +324,7 @@ class ClusteringMethod(ClusterMixin, BaseEstimator):
 @contextlib.contextmanager
 def console_to_stderr(verbose: bool) -> Iterator[None]:
     """From Python (no Hydra logging), a verbose fit's lines go to standard error for its duration."""
-    if not verbose or console.hasHandlers():
+    if not verbose or console_loggers():
         yield
         return
     handler = logging.StreamHandler(sys.stderr)

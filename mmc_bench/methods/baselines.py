@@ -67,6 +67,7 @@ class KMeansConcat(LibraryBaseline):
     """k-means on the concatenated views; the final loss is k-means' inertia."""
 
     api_name = "KMeans"
+    display_name = "k-means"
     reference_for = frozenset({Setting.paired, Setting.incomplete})
     config_class = KMeansConfig
     supported_settings = frozenset({Setting.paired, Setting.incomplete})
@@ -89,6 +90,7 @@ class KMeansView(LibraryBaseline):
     """k-means on one chosen view (sweep ``method.view`` for each view)."""
 
     config_class = KMeansViewConfig
+    display_name = "k-means (one view)"
     config: KMeansViewConfig
 
     def setup(self, data: MultiViewDataset, ctx: FitContext) -> list[Phase]:
@@ -122,6 +124,7 @@ class SpectralConcat(ClusteringMethod):
     training neighbour's cluster (spectral clustering has no out-of-sample rule of its own)."""
 
     api_name = "Spectral"
+    display_name = "spectral"
     uses_device = False
     config_class = SpectralConfig
     is_baseline = True
@@ -153,6 +156,7 @@ class KMeansMixed(LibraryBaseline):
     """
 
     config_class = KMeansMixedConfig
+    display_name = "k-means (mixed)"
     supported_settings = frozenset({Setting.mixed})
     # Scored on held-out samples, as DM2C is, so that the two share every split.
     default_split = Split.stratified

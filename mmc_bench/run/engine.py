@@ -350,7 +350,7 @@ def plan_line(name: str, phases: list[Phase], describe_run: str = "") -> str:
     """What a fit is about to do: 'eamc on digits (...): train 500 epochs; outputs in DIR'."""
     plan = " + ".join(f"{p.name} {p.epochs} {p.unit}{'s' if p.epochs != 1 else ''}" for p in phases)
     head = f"{name} {describe_run}".rstrip()
-    return f"{head}: {plan or 'no training epochs'}"
+    return f"{head}: {plan or 'fitted directly, no training epochs'}"
 
 
 def estimate_line(name: str, phase: Phase, first_s: float, remaining: int) -> str:

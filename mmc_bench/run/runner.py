@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mmc_bench import __version__, registry
 from mmc_bench.analysis.validity import label_free_scores
-from mmc_bench.config import Plots, Setting, Split, resume_mode, validate_run_config
+from mmc_bench.config import FigureFormat, Plots, Setting, Split, resume_mode, validate_run_config
 from mmc_bench.data.build import apply_split, load_dataset
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.data.preprocess import preprocess_views
@@ -117,7 +117,9 @@ def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[st
     method = build_method(cfg.method, cfg.seed, cfg.device)
     check_setting(method, cfg.method.name, Setting(cfg.setting))
     data = prepare_dataset(cfg)
-    record.update(n_samples=data.n_samples, n_clusters=data.n_clusters, view_dims=data.view_dims)
+    record.update(
+        n_samples=data.n_samples, n_clusters=data.n_clusters, view_dims=data.view_dims, view_names=data.view_names
+    )
     record["preprocess"] = dict(zip(data.view_names, preprocess_specs(cfg, data.n_views)))
     console.info("preprocess per view: %s", ", ".join(f"{k}: {v}" for k, v in record["preprocess"].items()))
     announce_resume(cfg, run_dir)
@@ -162,7 +164,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[st
     record["status"] = "completed"
     record = _finish(record, log, run_dir, start)
     if Plots(cfg.plots) != Plots.none:
-        draw_figures(run_dir, tsne=Plots(cfg.plots) == Plots.all)
+        draw_figures(run_dir, Plots(cfg.plots) == Plots.all, FigureFormat(cfg.figure_format).value, cfg.figure_dpi)
     return record
 
 
@@ -207,12 +209,12 @@ def announce_resume(cfg: DictConfig, run_dir: Path) -> None:
         )
 
 
-def draw_figures(run_dir: Path, tsne: bool) -> None:
+def draw_figures(run_dir: Path, tsne: bool, fmt: str = "png", dpi: int = 150) -> None:
     """Figures are a convenience: a failure to draw them is reported and never fails the run."""
     from mmc_bench.analysis.plots import plot_run
 
     try:
-        plot_run(run_dir, tsne=tsne)
+        plot_run(run_dir, tsne=tsne, fmt=fmt, dpi=dpi)
     except Exception as exc:  # noqa: BLE001 - any plotting problem only costs the figures
         print(f"warning: figures for {run_dir} were not drawn ({exc}); retry with mmc-bench-plot {run_dir}")
 
