@@ -1,4 +1,4 @@
-# make run | test | test-fast | sweep | tables | benchmark | report | bench | bench-sparse | scaling | gpu-check | lint. Each installs what is missing first.
+# make run | test | test-fast | sweep | tables | compare | benchmark | report | bench | bench-sparse | scaling | gpu-check | lint. Each installs what is missing first.
 PYTHON ?= python3
 # The CPU wheel; a machine that already has a torch (e.g. a CUDA build) keeps it.
 TORCH_SPEC ?= torch==2.13.0
@@ -9,7 +9,7 @@ PROFILE ?=
 THREADS ?= 0
 RUNS ?= outputs/benchmark
 
-.PHONY: install run test test-fast gpu-check sweep tables benchmark report bench bench-sparse scaling lint
+.PHONY: install run test test-fast gpu-check sweep tables compare benchmark report bench bench-sparse scaling lint
 
 install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install -q "$(TORCH_SPEC)"
@@ -31,6 +31,10 @@ sweep: install
 
 tables: install
 	$(PYTHON) scripts/aggregate.py outputs/sweeps/$(SWEEP) --out outputs/tables/$(SWEEP)
+
+# Average ranks, Friedman + Nemenyi and the critical-difference diagram of a sweep (mmc-bench-compare ROOT for any tree).
+compare: install
+	$(PYTHON) -m mmc_bench.analysis.compare outputs/sweeps/$(SWEEP)
 
 benchmark: install
 	$(PYTHON) scripts/benchmark.py $(if $(PROFILE),--profile $(PROFILE)) --threads $(THREADS)

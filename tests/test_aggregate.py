@@ -230,7 +230,7 @@ def test_row_names_are_readable_and_overridable(tree):
 def test_too_few_seeds_for_wilcoxon_are_said_in_the_table_notes(tree):
     assert main([str(tree), "--out", str(tree / "t"), "--significance-vs", "kmeans"]) == 0
     md = (tree / "t/table.md").read_text()
-    assert "with at most 3 seeds per cell, Wilcoxon's smallest two-sided p is 0.25" in md
+    assert "with at most 3 seeds per cell, Wilcoxon's smallest two-sided p is 0.25" in md and "no row can be marked significant" in md
 
 
 def test_paper_option_says_what_it_matched(tree, capsys):

@@ -18,7 +18,8 @@ from tests.conftest import ROOT
 
 SHARED = ("run/engine.py", "run/runner.py", "run/app.py", "run/tracking.py", "config.py",
           "analysis/plots.py", "analysis/report.py", "analysis/aggregate.py", "analysis/collect.py",
-          "analysis/summarise.py", "analysis/render.py")  # fmt: skip
+          "analysis/summarise.py", "analysis/render.py", "analysis/compare.py", "analysis/latex.py",
+          "analysis/html.py")  # fmt: skip
 METHOD_NAMES = re.compile(r"\b(eamc|dm2c|dmim|cmmc|jecl|dec|kmeans|spectral)\b", re.IGNORECASE)
 
 
@@ -72,3 +73,16 @@ def test_the_aggregator_imports_neither_torch_nor_scikit_learn():
         [sys.executable, "-c", probe], capture_output=True, text=True, cwd=Path(ROOT), timeout=120
     )
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_the_package_cites_no_unshipped_document_or_checkout_script():
+    """Help texts, YAML comments, docstrings and report headers name installed commands (mmc-bench-report,
+    mmc-bench-plot, ...) and published papers, never the checkout's scripts/ or the project's method notes."""
+    found = []
+    for path in sorted((ROOT / "mmc_bench").rglob("*")):
+        if path.suffix not in (".py", ".yaml"):
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"scripts/\w+\.py|method[- ]notes|make report", line, re.IGNORECASE):
+                found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert found == []

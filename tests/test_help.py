@@ -14,7 +14,7 @@ def test_help_lists_methods_with_a_line_and_run_keys_with_their_meaning(tmp_path
     result = run_cli("--help", cwd=tmp_path)
     assert result.returncode == 0 and "Traceback" not in result.stderr
     text = result.stdout
-    assert "  eamc          EAMC (CVPR 2020), method notes section 3." in text
+    assert "  eamc          EAMC (Zhou & Shen, CVPR 2020)." in text
     assert "  kmeans        k-means on the concatenated views" in text
     assert "  seed = 0\n      Seeds the weights" in text
     assert "objective = silhouette" in text and "Choices: silhouette, calinski_harabasz" in text

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -223,3 +224,47 @@ def test_selection_section_is_rewritten_alone(tmp_path):
     row = next(line for line in report.splitlines() if line.startswith("| eamc"))
     assert "0.600 (default, seed 1)" in row  # the best silhouette (0.3) is seed 1
     assert "default: 0.500 ± 0.100 (3)" in row and "not run" in row
+
+
+def test_every_figure_panel_has_axis_labels_plain_ticks_view_names_and_the_chosen_format(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    import mmc_bench.analysis.plots as plots
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    epochs = np.arange(20)
+    history = pd.DataFrame({"phase": "train", "epoch": epochs, "total": 0.98 + 0.001 * epochs,
+                            "att": 1 / (1 + epochs), "w_view0": 0.4, "w_view1": 0.6})  # fmt: skip
+    history.to_csv(run_dir / "history.csv", index=False)
+    record = {"method": "m", "dataset": "d", "seed": 0, "acc": 0.5, "view_weight_prefix": "w_view",
+              "view_names": ["image", "text"], "loss_weights": {"att": 2.0}}  # fmt: skip
+    (run_dir / "metrics.json").write_text(json.dumps(record))
+    rng = np.random.default_rng(0)
+    true = np.repeat(np.arange(3), 10)
+    np.savez(run_dir / "predictions.npz", labels=rng.permutation(true), true=true,
+             embedding=rng.normal(size=(30, 4)))  # fmt: skip
+    drawn = []
+    save = plots.save_figure
+
+    def keep(fig, path, dpi=plots.DEFAULT_DPI):
+        fig.canvas.draw()
+        drawn.append((path.name, fig))
+        save(fig, path, dpi)
+
+    monkeypatch.setattr(plots, "save_figure", keep)
+    monkeypatch.setattr(plt, "close", lambda *a: None)
+    written = plots.plot_run(run_dir, tsne=True, fmt="svg", dpi=72)
+    assert set(written) == {f"{n}.svg" for n in ("loss_curves", "view_weights", "tsne", "confusion", "confusion_normalised")}
+    assert all((run_dir / name).read_text().lstrip().startswith("<?xml") for name in written)
+    for name, fig in drawn:
+        for ax in fig.axes:
+            if not ax.get_visible() or not ax.axison or ax.get_label() == "<colorbar>":
+                continue
+            assert ax.get_xlabel() and ax.get_ylabel(), (name, ax.get_title())
+            ticks = [t.get_text() for t in ax.get_yticklabels(which="both")]
+            assert not any("times" in t or "$" in t for t in ticks), (name, ticks)
+    legend = dict(drawn)["view_weights.svg"].axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["image", "text"]
+    assert plot_main([str(run_dir), "--format", "pdf", "--no-tsne"]) == 0
+    assert (run_dir / "loss_curves.pdf").read_bytes()[:4] == b"%PDF"

@@ -58,7 +58,7 @@ def select(runs: pd.DataFrame, methods: str, datasets: str) -> pd.DataFrame:
 
 def display_names(runs: pd.DataFrame, overrides: list[str] = ()) -> dict[str, str]:
     """Each table row's readable name: the method's declared display name (metrics.json; else its name) and
-    its variant's keys without the ``method.`` prefix, e.g. 'eamc [method.epochs=20]' -> 'EAMC (epochs=20)'.
+    its variant's keys without the ``method.`` prefix, e.g. 'NAME [method.lr=0.1]' -> 'DISPLAY (lr=0.1)'.
     ``overrides`` are 'ROW=NAME' (ROW raw or readable); an unknown ROW is a ValueError naming the rows."""
     names = {}
     shown = runs["display_name"] if "display_name" in runs else pd.Series([None] * len(runs), index=runs.index)

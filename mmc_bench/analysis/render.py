@@ -165,7 +165,7 @@ def seed_count_note(runs: pd.DataFrame, significance_vs: str | None) -> str:
         return ""
     return (
         f"\nNote: with at most {n} seeds per cell, Wilcoxon's smallest two-sided p is {floor:.3g} >= "
-        f"{SIGNIFICANCE_LEVEL}, so no † can appear; at least 6 seeds are needed.\n"
+        f"{SIGNIFICANCE_LEVEL}, so no row can be marked significant; at least 6 seeds are needed.\n"
     )
 
 

@@ -250,13 +250,15 @@ class ClusteringMethod(ClusterMixin, BaseEstimator):
         """Train on ``data`` (its labels are never read) under ``trainer`` (default: in memory, no checkpoint)."""
         self.config = self._validated_config()
         self.device_ = resolve_device(self.device)
-        verbose = sys.stderr.isatty() if self.verbose is None else bool(self.verbose)
-        if trainer is None:
+        console_scope: contextlib.AbstractContextManager = contextlib.nullcontext()
+        if trainer is None:  # from Python: ``verbose`` decides (the runner's trainer has its own settings)
+            verbose = sys.stderr.isatty() if self.verbose is None else bool(self.verbose)
             described = f"on {data.n_samples} samples x {data.n_views} views, K={data.n_clusters}"
             trainer = Trainer(progress=verbose, describe_run=described)
+            console_scope = api_console(verbose)
         self.eval_chunk = trainer.eval_chunk
         self.n_clusters = data.n_clusters
-        with console_to_stderr(verbose):
+        with console_scope:
             result = trainer.fit(self, data, self.random_state, self.device_)
         self.final_terms_, self.timing_, self.phase_units_ = (
             result.final_terms,
@@ -322,20 +324,21 @@ class ClusteringMethod(ClusterMixin, BaseEstimator):
 
 
 @contextlib.contextmanager
-def console_to_stderr(verbose: bool) -> Iterator[None]:
-    """From Python (no Hydra logging), a verbose fit's lines go to standard error for its duration."""
-    if not verbose or console_loggers():
-        yield
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", "%H:%M:%S"))
+def api_console(verbose: bool) -> Iterator[None]:
+    """A fit from Python: verbose, its lines go to standard error (unless a handler already prints them);
+    quiet, only warnings pass."""
     level = console.level
-    console.addHandler(handler)
-    console.setLevel(logging.INFO)
+    handler = None
+    if verbose and not console_loggers():
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", "%H:%M:%S"))
+        console.addHandler(handler)
+    console.setLevel(logging.INFO if verbose else logging.WARNING)
     try:
         yield
     finally:
-        console.removeHandler(handler)
+        if handler is not None:
+            console.removeHandler(handler)
         console.setLevel(level)
 
 

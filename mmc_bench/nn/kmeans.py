@@ -15,7 +15,7 @@ from sklearn.cluster import KMeans, MiniBatchKMeans
 
 FULL_LIMIT = 100_000
 MINIBATCH_SIZE = 8192
-# Seconds of every fit in this process, read by the benchmark (scripts/bench.py) to report time in k-means.
+# Seconds of every fit in this process, read by `make bench` (mmc_bench/perf/timing.py) to report time in k-means.
 SECONDS_SPENT: list[float] = []
 
 
