@@ -31,7 +31,15 @@ from mmc_bench.data.build import check_mask, check_values
 from mmc_bench.data.dataset import MultiViewDataset, zero_absent
 from mmc_bench.errors import UserError
 from mmc_bench.nn.losses import WeightedLoss
-from mmc_bench.run.engine import FitContext, FitResult, Phase, Trainer, console, console_loggers, resolve_device
+from mmc_bench.run.engine import (
+    FitContext,
+    FitResult,
+    Phase,
+    Trainer,
+    console,
+    console_loggers,
+    resolve_device,
+)
 
 # The estimator's own keys besides the schema's, with their defaults.
 # verbose: a progress bar and log lines while fitting (None: when standard error is a terminal).
