@@ -198,7 +198,9 @@ def test_a_six_by_six_table_with_paper_rows_fits_the_page_with_no_overfull_box(t
                 fake_run(tmp_path / "runs", method, dataset, seed, 0.4 + 0.05 * i + 0.01 * seed, 1.0 + j,
                          variant="method.epochs=20" if method == "eamc" else "")  # fmt: skip
     out = tmp_path / "t"
-    assert main([str(tmp_path / "runs"), "--out", str(out), "--paper", "--tex-runs", "--tex-width", width]) == 0
+    assert (
+        main([str(tmp_path / "runs"), "--out", str(out), "--paper", "--tex-runs", "--tex-width", width]) == 0
+    )
     tex = (out / "table.tex").read_text()
     assert tex.count("(paper)") >= 6  # the papers' rows are there
     assert ("\\begin{table*}" in tex) == (width == "page") and "\\caption{" in tex and "\\label{" in tex
@@ -206,8 +208,8 @@ def test_a_six_by_six_table_with_paper_rows_fits_the_page_with_no_overfull_box(t
     assert tex.count("\\begin{tabular}") > 1  # too wide for one block: split
     code, log = compile_latex(out, "\\input{table.tex}")
     assert code == 0, log[-2000:]
-    assert "Overfull \\hbox" not in log, log[log.find("Overfull") - 200:][:1500]
-    assert "Float too large" not in log, log[log.find("Float too large") - 200:][:1500]
+    assert "Overfull \\hbox" not in log, log[log.find("Overfull") - 200 :][:1500]
+    assert "Float too large" not in log, log[log.find("Float too large") - 200 :][:1500]
 
 
 @pytest.mark.slow
@@ -230,7 +232,10 @@ def test_row_names_are_readable_and_overridable(tree):
 def test_too_few_seeds_for_wilcoxon_are_said_in_the_table_notes(tree):
     assert main([str(tree), "--out", str(tree / "t"), "--significance-vs", "kmeans"]) == 0
     md = (tree / "t/table.md").read_text()
-    assert "with at most 3 seeds per cell, Wilcoxon's smallest two-sided p is 0.25" in md and "no row can be marked significant" in md
+    assert (
+        "with at most 3 seeds per cell, Wilcoxon's smallest two-sided p is 0.25" in md
+        and "no row can be marked significant" in md
+    )
 
 
 def test_paper_option_says_what_it_matched(tree, capsys):

@@ -101,7 +101,9 @@ def chromium() -> str:
     for name in ("chromium", "chromium-browser", "google-chrome", "chromium-headless-shell"):
         if shutil.which(name):
             return shutil.which(name)
-    pytest.skip("no Chromium installed (apt-get install chromium); the HTML report is not opened in a browser")
+    pytest.skip(
+        "no Chromium installed (apt-get install chromium); the HTML report is not opened in a browser"
+    )
 
 
 @pytest.mark.slow

@@ -50,7 +50,13 @@ def test_a_quiet_fit_prints_nothing(capsys):
 
 
 def test_a_run_names_its_plan_and_output_folder_in_its_log(tmp_path, monkeypatch, capsys):
-    args = ["method=eamc", "dataset=synthetic", "method.epochs=2", "method.encoder_layers=[8]", "hydra.run.dir=r"]
+    args = [
+        "method=eamc",
+        "dataset=synthetic",
+        "method.epochs=2",
+        "method.encoder_layers=[8]",
+        "hydra.run.dir=r",
+    ]
     assert run_app(*args, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)[0] == 0
     log = (tmp_path / "r/app.log").read_text()
     assert "eamc on synthetic (setting=paired, 300 samples, K=3, views: view_0 10-d, view_1 8-d); " in log

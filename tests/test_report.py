@@ -226,7 +226,9 @@ def test_selection_section_is_rewritten_alone(tmp_path):
     assert "default: 0.500 ± 0.100 (3)" in row and "not run" in row
 
 
-def test_every_figure_panel_has_axis_labels_plain_ticks_view_names_and_the_chosen_format(tmp_path, monkeypatch):
+def test_every_figure_panel_has_axis_labels_plain_ticks_view_names_and_the_chosen_format(
+    tmp_path, monkeypatch
+):
     import matplotlib.pyplot as plt
 
     import mmc_bench.analysis.plots as plots
@@ -255,7 +257,9 @@ def test_every_figure_panel_has_axis_labels_plain_ticks_view_names_and_the_chose
     monkeypatch.setattr(plots, "save_figure", keep)
     monkeypatch.setattr(plt, "close", lambda *a: None)
     written = plots.plot_run(run_dir, tsne=True, fmt="svg", dpi=72)
-    assert set(written) == {f"{n}.svg" for n in ("loss_curves", "view_weights", "tsne", "confusion", "confusion_normalised")}
+    assert set(written) == {
+        f"{n}.svg" for n in ("loss_curves", "view_weights", "tsne", "confusion", "confusion_normalised")
+    }
     assert all((run_dir / name).read_text().lstrip().startswith("<?xml") for name in written)
     for name, fig in drawn:
         for ax in fig.axes:

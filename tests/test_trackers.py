@@ -15,9 +15,7 @@ RUN = ["method=eamc", "dataset=synthetic", "method.epochs=3", "method.encoder_la
 
 
 def test_csv_and_mlflow_trackers_hold_what_the_run_wrote(tmp_path, monkeypatch, capsys):
-    pytest.importorskip(
-        "mlflow", reason="the trackers extra is not installed (pip install -e '.[trackers]')"
-    )
+    pytest.importorskip("mlflow", reason="the trackers extra is not installed (pip install -e '.[trackers]')")
     code, _, err = run_app(
         *RUN, "logger=[tensorboard,csv,mlflow]", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys
     )
@@ -50,12 +48,16 @@ print(json.dumps({{"id": run.info.run_id, "name": run.info.run_name, "status": r
     assert run["params"]["method.epochs"] == "3" and run["params"]["dataset"] == "synthetic"
     assert run["steps"] == [0, 1, 2]
     assert run["metrics"]["metrics/acc"] == pytest.approx(record["acc"])
-    assert run["metrics"]["metrics/label_free/silhouette"] == pytest.approx(record["label_free"]["silhouette"])
+    assert run["metrics"]["metrics/label_free/silhouette"] == pytest.approx(
+        record["label_free"]["silhouette"]
+    )
     assert {"metrics.json", "config.yaml", "history.csv"} <= set(run["artifacts"])
     assert (tmp_path / "outputs/mlartifacts").is_dir()
 
 
-def test_tensorboard_holds_every_epoch_each_final_metric_once_and_the_runs_keys(tmp_path, monkeypatch, capsys):
+def test_tensorboard_holds_every_epoch_each_final_metric_once_and_the_runs_keys(
+    tmp_path, monkeypatch, capsys
+):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import metadata
 

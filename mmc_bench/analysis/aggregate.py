@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         help="table.tex fits one column of a two-column paper (table) or the page width (table*); wider "
         "tables are split into stacked blocks",
     )
-    parser.add_argument("--tex-caption", default=None, help="table.tex's caption (default: what the cells are)")
+    parser.add_argument(
+        "--tex-caption", default=None, help="table.tex's caption (default: what the cells are)"
+    )
     parser.add_argument("--tex-label", default="tab:mmc-bench", help="table.tex's \\label")
     parser.add_argument(
         "--name",

@@ -42,7 +42,9 @@ def collect_runs(*roots: Path) -> pd.DataFrame:
     ]
     runs["column"] = [
         _column_label(d, s, r)
-        for d, s, r in zip(runs["dataset"], runs["setting"], runs.get("missing_rate", pd.Series(0.0, index=runs.index)))
+        for d, s, r in zip(
+            runs["dataset"], runs["setting"], runs.get("missing_rate", pd.Series(0.0, index=runs.index))
+        )
     ]
     return runs
 
@@ -61,7 +63,9 @@ def display_names(runs: pd.DataFrame, overrides: list[str] = ()) -> dict[str, st
     its variant's keys without the ``method.`` prefix, e.g. 'NAME [method.lr=0.1]' -> 'DISPLAY (lr=0.1)'.
     ``overrides`` are 'ROW=NAME' (ROW raw or readable); an unknown ROW is a ValueError naming the rows."""
     names = {}
-    shown = runs["display_name"] if "display_name" in runs else pd.Series([None] * len(runs), index=runs.index)
+    shown = (
+        runs["display_name"] if "display_name" in runs else pd.Series([None] * len(runs), index=runs.index)
+    )
     for row, method, display, variant in zip(runs["row"], runs["method"], shown, runs.get("variant", shown)):
         base = display if isinstance(display, str) and display else method
         keys = variant.replace("method.", "").replace(",", ", ") if isinstance(variant, str) else ""
@@ -72,7 +76,9 @@ def display_names(runs: pd.DataFrame, overrides: list[str] = ()) -> dict[str, st
             raise ValueError(f"--name {item!r} is not ROW=NAME, e.g. 'eamc [method.epochs=20]=EAMC-20'")
         matches = [raw for raw, readable in names.items() if row in (raw, readable)]
         if not matches:
-            raise ValueError(f"--name {item!r}: no row {row!r}; the rows are {', '.join(sorted(set(names.values())))}")
+            raise ValueError(
+                f"--name {item!r}: no row {row!r}; the rows are {', '.join(sorted(set(names.values())))}"
+            )
         for raw in matches:
             names[raw] = name
     return names
@@ -85,7 +91,7 @@ def relabel(rows: pd.Series, names: dict[str, str]) -> pd.Series:
         if row in names:
             return names[row]
         raw = max((r for r in names if row.startswith(r + " (")), key=len, default=None)
-        return names[raw] + row[len(raw):] if raw else row
+        return names[raw] + row[len(raw) :] if raw else row
 
     return rows.map(one)
 

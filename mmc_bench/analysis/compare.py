@@ -76,7 +76,9 @@ def nemenyi_cd(n_datasets: int, n_methods: int, alpha: float) -> float:
     return float(q * math.sqrt(n_methods * (n_methods + 1) / (6 * n_datasets)))
 
 
-def compare(runs: pd.DataFrame, metric: str = "acc", posthoc: str = "nemenyi", alpha: float = 0.05) -> Comparison:
+def compare(
+    runs: pd.DataFrame, metric: str = "acc", posthoc: str = "nemenyi", alpha: float = 0.05
+) -> Comparison:
     """Average ranks (higher ``metric`` ranks better), Friedman's test and the post-hoc p-values."""
     from scipy.stats import friedmanchisquare
 
@@ -148,7 +150,12 @@ def comparison_markdown(result: Comparison, metric: str, posthoc: str, alpha: fl
         if result.critical_difference is not None:
             lines += [f"Nemenyi critical difference at {alpha}: {result.critical_difference:.3f} ranks.", ""]
     lines += [f"Note: {note}." for note in result.notes]
-    lines += ["", f"Scores ({metric}, seed means):", "", result.scores.rename_axis("dataset").to_markdown(floatfmt=".3f")]
+    lines += [
+        "",
+        f"Scores ({metric}, seed means):",
+        "",
+        result.scores.rename_axis("dataset").to_markdown(floatfmt=".3f"),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -170,7 +177,9 @@ def cd_figure(result: Comparison, alpha: float) -> Any:
 
 def per_dataset_figure(runs: pd.DataFrame, metric: str) -> Any:
     """One panel per dataset: every method's seeds (box and points), the reference baseline's mean dashed."""
-    done = runs[runs["status"] == "completed"].assign(value=lambda d: pd.to_numeric(d[metric], errors="coerce"))
+    done = runs[runs["status"] == "completed"].assign(
+        value=lambda d: pd.to_numeric(d[metric], errors="coerce")
+    )
     datasets = sorted(done["column"].unique())
     cols = min(3, len(datasets))
     rows = math.ceil(len(datasets) / cols)
@@ -229,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Compare methods across datasets: average ranks, Friedman + post-hoc test, CD diagram."
     )
-    parser.add_argument("roots", type=Path, nargs="+", metavar="ROOT", help="folders searched for metrics.json")
+    parser.add_argument(
+        "roots", type=Path, nargs="+", metavar="ROOT", help="folders searched for metrics.json"
+    )
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: ROOT/comparison)")
     parser.add_argument("--metric", default="acc", help=f"one of {', '.join(METRIC_NAMES)} (default acc)")
     parser.add_argument("--posthoc", choices=POSTHOC, default="nemenyi")
@@ -242,18 +253,26 @@ def main(argv: list[str] | None = None) -> int:
                         help="display NAME for a table row (repeatable), e.g. 'eamc [method.epochs=20]=EAMC-20'")  # fmt: skip
     args = parser.parse_args(argv)
     if args.metric not in METRIC_NAMES:
-        print(f"error: --metric {args.metric} is not a metric; choose from {', '.join(METRIC_NAMES)}", file=sys.stderr)
+        print(
+            f"error: --metric {args.metric} is not a metric; choose from {', '.join(METRIC_NAMES)}",
+            file=sys.stderr,
+        )
         return 2
     if not 0 < args.alpha < 1:
         print(f"error: --alpha {args.alpha} must lie between 0 and 1, e.g. 0.05", file=sys.stderr)
         return 2
     for root in args.roots:
         if not root.is_dir():
-            print(f"error: {root} is not a folder; give the folder of a sweep or a benchmark", file=sys.stderr)
+            print(
+                f"error: {root} is not a folder; give the folder of a sweep or a benchmark", file=sys.stderr
+            )
             return 2
     runs = select(collect_runs(*args.roots), args.methods, args.datasets)
     if runs.empty:
-        print(f"error: no metrics.json found under {', '.join(map(str, args.roots))}; run experiments first", file=sys.stderr)
+        print(
+            f"error: no metrics.json found under {', '.join(map(str, args.roots))}; run experiments first",
+            file=sys.stderr,
+        )
         return 2
     try:
         runs = display_rows(runs, args.name)

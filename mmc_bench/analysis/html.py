@@ -100,7 +100,15 @@ def run_figures_section(runs: pd.DataFrame, html_folder: Path) -> str:
             continue
         links = " ".join(f"[{p.stem}]({os.path.relpath(p, html_folder)})" for p in figures)
         acc = f"{run['acc']:.3f}" if isinstance(run.get("acc"), float) else "–"
-        rows.append({"method": run["row"], "dataset": run["column"], "seed": run["seed"], "acc": acc, "figures": links})
+        rows.append(
+            {
+                "method": run["row"],
+                "dataset": run["column"],
+                "seed": run["seed"],
+                "acc": acc,
+                "figures": links,
+            }
+        )
     if not rows:
         return ""
     return "## Figures of each run\n\n" + pd.DataFrame(rows).to_markdown(index=False) + "\n"
@@ -112,8 +120,10 @@ def html_report(report_markdown: str, runs: pd.DataFrame, out: Path) -> str:
 
     sections = [report_markdown, comparison_section(runs), run_figures_section(runs, out.parent)]
     body = md.markdown("\n\n".join(s for s in sections if s), extensions=["tables"])
-    title = html.escape(report_markdown.splitlines()[0].lstrip("# ") if report_markdown else "mmc_bench report")
+    title = html.escape(
+        report_markdown.splitlines()[0].lstrip("# ") if report_markdown else "mmc_bench report"
+    )
     return (
-        f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>"
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
         f"<style>{STYLE}</style></head>\n<body>\n{body}\n<script>{SCRIPT}</script>\n</body></html>\n"
     )

@@ -100,9 +100,7 @@ def tabular(wide: pd.DataFrame, columns: list[tuple[str, str]], index_label: str
     return lines
 
 
-def latex_table(
-    wide: pd.DataFrame, index_label: str, caption: str, label: str, width: str = "column"
-) -> str:
+def latex_table(wide: pd.DataFrame, index_label: str, caption: str, label: str, width: str = "column") -> str:
     """The whole float: ``width`` 'column' (table, one column of a two-column paper) or 'page' (table*)."""
     table = wide.copy()
     table.index = [latex_escape(i) for i in table.index]

@@ -250,7 +250,12 @@ def plot_run(run_dir: Path, tsne: bool = True, fmt: str = "png", dpi: int = DEFA
         if true is not None:
             plot_confusion(true, arrays["labels"], run_dir / name("confusion"), record, dpi=dpi)
             plot_confusion(
-                true, arrays["labels"], run_dir / name("confusion_normalised"), record, normalise=True, dpi=dpi
+                true,
+                arrays["labels"],
+                run_dir / name("confusion_normalised"),
+                record,
+                normalise=True,
+                dpi=dpi,
             )
     return written
 

@@ -124,7 +124,9 @@ def write_tables(
     markdown += seed_count_note(runs, significance_vs)
     markdown += label_free_table(runs, layout)
     write_text_atomic(out / "table.md", markdown)
-    write_text_atomic(out / "table.tex", tex_table(runs, summary, layout, tex_runs, percent, tex or TexOptions()))
+    write_text_atomic(
+        out / "table.tex", tex_table(runs, summary, layout, tex_runs, percent, tex or TexOptions())
+    )
     return markdown
 
 

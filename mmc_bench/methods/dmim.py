@@ -108,7 +108,10 @@ def dmim_loss(cfg: DMIMConfig) -> WeightedLoss:
                 1.0 if cfg.overcluster_factor else 0.0,
             ),
             "sie": (sie, cfg.sie_weight if cfg.sie else 0.0),
-            "prior": (partial(_uniform_prior_term, target=cfg.prior_target), cfg.prior_weight if cfg.uniform_prior else 0.0),
+            "prior": (
+                partial(_uniform_prior_term, target=cfg.prior_target),
+                cfg.prior_weight if cfg.uniform_prior else 0.0,
+            ),
         }
     )
 

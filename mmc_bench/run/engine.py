@@ -372,6 +372,7 @@ def format_seconds(seconds: float) -> str:
 
 def console_loggers() -> list[logging.Logger]:
     """The loggers on our way to the terminal that print there (Hydra's root logger, the API's own)."""
+
     def prints(logger: logging.Logger) -> bool:
         return any(
             isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) in (sys.stdout, sys.stderr)

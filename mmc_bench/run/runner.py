@@ -118,7 +118,10 @@ def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[st
     check_setting(method, cfg.method.name, Setting(cfg.setting))
     data = prepare_dataset(cfg)
     record.update(
-        n_samples=data.n_samples, n_clusters=data.n_clusters, view_dims=data.view_dims, view_names=data.view_names
+        n_samples=data.n_samples,
+        n_clusters=data.n_clusters,
+        view_dims=data.view_dims,
+        view_names=data.view_names,
     )
     record["preprocess"] = dict(zip(data.view_names, preprocess_specs(cfg, data.n_views)))
     console.info("preprocess per view: %s", ", ".join(f"{k}: {v}" for k, v in record["preprocess"].items()))
@@ -164,7 +167,9 @@ def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[st
     record["status"] = "completed"
     record = _finish(record, log, run_dir, start)
     if Plots(cfg.plots) != Plots.none:
-        draw_figures(run_dir, Plots(cfg.plots) == Plots.all, FigureFormat(cfg.figure_format).value, cfg.figure_dpi)
+        draw_figures(
+            run_dir, Plots(cfg.plots) == Plots.all, FigureFormat(cfg.figure_format).value, cfg.figure_dpi
+        )
     return record
 
 
@@ -230,7 +235,9 @@ def hyper_parameters(cfg: DictConfig) -> dict[str, Any]:
         dataset=cfg.dataset.name, setting=str(cfg.setting), seed=cfg.seed, missing_rate=cfg.missing_rate
     )
     plain = {k: v.value if isinstance(v, Enum) else v for k, v in params.items()}
-    return {k: v if v is None or isinstance(v, bool | int | float | str) else str(v) for k, v in plain.items()}
+    return {
+        k: v if v is None or isinstance(v, bool | int | float | str) else str(v) for k, v in plain.items()
+    }
 
 
 def _finish(record: dict[str, Any], log: RunLog, run_dir: Path, start: float) -> dict[str, Any]:

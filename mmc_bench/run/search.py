@@ -60,7 +60,9 @@ def distribution(override: Override) -> Any:
         return CategoricalDistribution(values)
     if isinstance(sweep, ChoiceSweep):
         return CategoricalDistribution(list(override.sweep_iterator()))
-    raise UserError(f"{override.input_line} is not a search range; use interval(a,b), choice(...) or range(a,b)")
+    raise UserError(
+        f"{override.input_line} is not a search range; use interval(a,b), choice(...) or range(a,b)"
+    )
 
 
 def search_space(params: Mapping[str, Any], arguments: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
@@ -121,6 +123,11 @@ def write_results(study: Any, folder: Path) -> None:
         log.warning("the search completed no trial; see the runs' messages in %s", folder)
         return
     best = study.best_trial
-    results = {"name": "optuna", "best_params": best.params, "best_value": best.value, "trials": len(complete)}
+    results = {
+        "name": "optuna",
+        "best_params": best.params,
+        "best_value": best.value,
+        "trials": len(complete),
+    }
     write_text_atomic(folder / RESULTS_FILE, yaml.safe_dump(results, sort_keys=False))
     log.info("best of %d trials: %s (objective %.4f)", len(complete), best.params, best.value)

@@ -99,7 +99,9 @@ class MLflowTracker(Tracker):
         experiment_id = (
             found.experiment_id
             if found
-            else self.client.create_experiment(experiment, artifact_location=artifact_location(uri, artifacts))
+            else self.client.create_experiment(
+                experiment, artifact_location=artifact_location(uri, artifacts)
+            )
         )
         self.run_id = self.client.create_run(experiment_id, run_name=run_name).info.run_id
         write_text_atomic(run_dir / "mlflow_run_id", self.run_id + "\n")
