@@ -167,45 +167,51 @@ def cd_figure(result: Comparison, alpha: float) -> Any:
     k = len(result.ranks)
     fig, ax = plt().subplots(figsize=(max(6.0, 0.9 * k + 3), 0.35 * k + 1.8))
     scikit_posthocs.critical_difference_diagram(result.ranks, result.posthoc, alpha=alpha, ax=ax)
-    ax.set_title(
-        f"Average rank over {result.scores.shape[0]} datasets (1 = best; Friedman p = {result.friedman_p:.3g})",
-        fontsize=10,
-    )
-    ax.set_xlabel("average rank")
+    ax.set_xlabel(f"average rank over {result.scores.shape[0]} datasets (1 = best)")
+    ax.xaxis.set_label_position("top")
+    ax.set_title(f"Critical-difference diagram (Friedman p = {result.friedman_p:.3g})", fontsize=10, pad=28)
     return fig
 
 
 def per_dataset_figure(runs: pd.DataFrame, metric: str) -> Any:
-    """One panel per dataset: every method's seeds (box and points), the reference baseline's mean dashed."""
-    done = runs[runs["status"] == "completed"].assign(
-        value=lambda d: pd.to_numeric(d[metric], errors="coerce")
-    )
+    """One panel per dataset: every method's seeds (box and points) on a shared method axis, named once on
+    the left; the reference baseline's mean (k-means for paired data) dashed."""
+    done = runs[runs["status"] == "completed"].assign(value=lambda d: pd.to_numeric(d[metric], errors="coerce"))
     datasets = sorted(done["column"].unique())
     cols = min(3, len(datasets))
     rows = math.ceil(len(datasets) / cols)
     methods = sorted(done["row"].unique())
     fig, axes = plt().subplots(
-        rows, cols, figsize=(4.4 * cols, 0.3 * len(methods) * rows + 1.6 * rows), squeeze=False
+        rows,
+        cols,
+        sharey=True,
+        squeeze=False,
+        figsize=(3.6 * cols + 0.07 * max(map(len, methods)), 0.3 * len(methods) * rows + 1.3 * rows + 0.6),
+        layout="constrained",
     )
-    for ax, dataset in zip(axes.flat, datasets):
+    reference_line = None
+    for index, (ax, dataset) in enumerate(zip(axes.flat, datasets)):
         cell = done[done["column"] == dataset]
-        present = [m for m in methods if (cell["row"] == m).any()]
-        values = [cell.loc[cell["row"] == m, "value"].dropna().to_numpy() for m in present]
-        ax.boxplot(values, orientation="horizontal", widths=0.6)
-        for i, v in enumerate(values, start=1):
+        present = [(i, m) for i, m in enumerate(methods, start=1) if (cell["row"] == m).any()]
+        values = [cell.loc[cell["row"] == m, "value"].dropna().to_numpy() for _, m in present]
+        positions = [i for i, _ in present]
+        ax.boxplot(values, positions=positions, orientation="horizontal", widths=0.6)
+        for i, v in zip(positions, values):
             ax.plot(v, np.full(len(v), i), "o", ms=3, alpha=0.7, color="tab:blue")
-        ax.set_yticks(range(1, len(present) + 1), present)
         reference = reference_row(cell)
         if reference is not None:
             mean = cell.loc[cell["row"] == reference, "value"].mean()
-            ax.axvline(mean, ls="--", color="tab:red", label=f"{reference} (mean)")
-            ax.legend(loc="lower right", fontsize=7)
+            reference_line = ax.axvline(mean, ls="--", color="tab:red", label=f"{reference} (mean over seeds)")
         ax.set_title(dataset, fontsize=10)
-        ax.set_xlabel(f"{metric.upper()} (one point per seed)")
-        ax.set_ylabel("method")
+        ax.set_xlabel(metric.upper())
+        if index % cols == 0:
+            ax.set_ylabel("method")
+    axes[0][0].set_yticks(range(1, len(methods) + 1), methods)
     for ax in list(axes.flat)[len(datasets) :]:
         ax.set_visible(False)
-    fig.tight_layout()
+    fig.suptitle(f"{metric.upper()} of every seed, per dataset", fontsize=11)
+    if reference_line is not None:
+        fig.legend(handles=[reference_line], loc="outside lower center", fontsize=8)
     return fig
 
 
