@@ -14,12 +14,14 @@ def test_cluster_usage_reports_a_collapse_without_labels():
         "largest_cluster_fraction": 1.0,
         "collapsed": True,
         "size_entropy": 0.0,
+        "effective_clusters": 1.0,
     }
     usage = cluster_usage(np.array([0, 0, 0, 2]))
     assert (usage["clusters_used"], usage["largest_cluster_fraction"], usage["collapsed"]) == (2, 0.75, False)
     # H(3/4, 1/4) / log 2
     expected = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25)) / math.log(2)
     assert usage["size_entropy"] == pytest.approx(expected)
+    assert usage["effective_clusters"] == pytest.approx(math.exp(expected * math.log(2)))
     assert cluster_usage(np.array([0, 1, 2, 0, 1, 2]))["size_entropy"] == pytest.approx(1.0)
 
 

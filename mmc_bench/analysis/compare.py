@@ -176,7 +176,9 @@ def cd_figure(result: Comparison, alpha: float) -> Any:
 def per_dataset_figure(runs: pd.DataFrame, metric: str) -> Any:
     """One panel per dataset: every method's seeds (box and points) on a shared method axis, named once on
     the left; the reference baseline's mean (k-means for paired data) dashed."""
-    done = runs[runs["status"] == "completed"].assign(value=lambda d: pd.to_numeric(d[metric], errors="coerce"))
+    done = runs[runs["status"] == "completed"].assign(
+        value=lambda d: pd.to_numeric(d[metric], errors="coerce")
+    )
     datasets = sorted(done["column"].unique())
     cols = min(3, len(datasets))
     rows = math.ceil(len(datasets) / cols)
@@ -201,7 +203,9 @@ def per_dataset_figure(runs: pd.DataFrame, metric: str) -> Any:
         reference = reference_row(cell)
         if reference is not None:
             mean = cell.loc[cell["row"] == reference, "value"].mean()
-            reference_line = ax.axvline(mean, ls="--", color="tab:red", label=f"{reference} (mean over seeds)")
+            reference_line = ax.axvline(
+                mean, ls="--", color="tab:red", label=f"{reference} (mean over seeds)"
+            )
         ax.set_title(dataset, fontsize=10)
         ax.set_xlabel(metric.upper())
         if index % cols == 0:

@@ -37,7 +37,9 @@ DEFAULT_DPI = 150
 def save_figure(fig: Any, path: Path, dpi: int = DEFAULT_DPI) -> None:
     """A figure written atomically (a reader never sees half a file), in the format its suffix names."""
     # bbox "tight": labels placed outside the axes (long method names) are kept whole.
-    write_atomic(path, lambda handle: fig.savefig(handle, format=path.suffix[1:], dpi=dpi, bbox_inches="tight"))
+    write_atomic(
+        path, lambda handle: fig.savefig(handle, format=path.suffix[1:], dpi=dpi, bbox_inches="tight")
+    )
 
 
 def plain_ticks(ax: Any) -> None:

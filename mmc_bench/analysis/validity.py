@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mmc_bench.analysis.selection import effective_clusters, partial_collapse
+
 # Silhouette is O(n^2 d): above this many samples it is computed on a seeded sample of this size.
 SILHOUETTE_SAMPLE = 4000
 # The scores a run can hand to Hydra as its objective, and whether higher is better. Label-based ones read
@@ -29,18 +31,23 @@ LABEL_BASED_OBJECTIVES = {"acc": True, "nmi": True, "ari": True}
 LABEL_FREE_SCORES = ("silhouette", "calinski_harabasz", "davies_bouldin", "size_entropy", "clusters_used")
 
 
-def cluster_usage(labels: np.ndarray) -> dict[str, float | int | bool]:
-    """How many clusters hold a sample, the largest one's share, whether all fell in one, and the entropy
-    of the cluster sizes normalised by log(clusters used) (1 = equal sizes)."""
+def cluster_usage(labels: np.ndarray, n_clusters: int | None = None) -> dict[str, float | int | bool]:
+    """How many clusters hold a sample, the largest one's share, whether all fell in one, the entropy of the
+    cluster sizes normalised by log(clusters used) (1 = equal sizes), the effective number of clusters
+    (exp of that entropy) and, given K, whether fewer than K / 2 are in effect (a partial collapse)."""
     _, sizes = np.unique(labels, return_counts=True)
     shares = sizes / sizes.sum()
     entropy = float(-(shares * np.log(shares)).sum())
-    return {
+    usage = {
         "clusters_used": int(len(sizes)),
         "largest_cluster_fraction": float(shares.max()),
         "collapsed": bool(len(sizes) == 1),
         "size_entropy": entropy / math.log(len(sizes)) if len(sizes) > 1 else 0.0,
+        "effective_clusters": effective_clusters(labels),
     }
+    if n_clusters is not None:
+        usage["partial_collapse"] = partial_collapse(labels, n_clusters)
+    return usage
 
 
 def internal_indices(features: np.ndarray, labels: np.ndarray, seed: int) -> dict[str, float | None]:
@@ -68,13 +75,18 @@ def internal_indices(features: np.ndarray, labels: np.ndarray, seed: int) -> dic
 
 
 def label_free_scores(
-    features: np.ndarray, labels: np.ndarray, final_loss: float | None, seed: int, source: str
+    features: np.ndarray,
+    labels: np.ndarray,
+    final_loss: float | None,
+    seed: int,
+    source: str,
+    n_clusters: int | None = None,
 ) -> dict[str, float | int | bool | str | None]:
     """Every label-free score of a run; ``source`` names the features (the method's embedding or the
-    concatenated views)."""
+    concatenated views); ``n_clusters`` (K) adds the partial-collapse flag."""
     return {
         **internal_indices(features, labels, seed),
-        **cluster_usage(labels),
+        **cluster_usage(labels, n_clusters),
         "final_loss": final_loss,
         "indices_on": source,
     }

@@ -153,11 +153,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path, variant: str = "") -> dict[st
     scores = score(data, prediction.labels)
     record.update(scores)
     record["label_free"] = label_free(data, prediction, record["final_loss"], cfg.seed)
-    if record["label_free"]["collapsed"]:
-        console.warning(
-            "%s put every sample in one cluster (collapsed; see clusters_used in metrics.json)",
-            cfg.method.name,
-        )
+    warn_if_collapsed(cfg.method.name, record["label_free"], data.n_clusters)
     record["final_loss_terms"] = result.final_terms
     record.update(method.summary())
     record.update(method.declared(), reference_baseline=reference_baseline(Setting(cfg.setting)))
@@ -195,9 +191,26 @@ def reference_baseline(setting: Setting) -> str | None:
 
 def label_free(data: MultiViewDataset, prediction: Prediction, final_loss: float | None, seed: int) -> dict:
     """The label-free block of metrics.json, on the method's embedding or else the concatenated views."""
+    k = data.n_clusters
     if prediction.embedding is not None:
-        return label_free_scores(prediction.embedding, prediction.labels, final_loss, seed, "embedding")
-    return label_free_scores(data.concatenated(), prediction.labels, final_loss, seed, "views")
+        return label_free_scores(prediction.embedding, prediction.labels, final_loss, seed, "embedding", k)
+    return label_free_scores(data.concatenated(), prediction.labels, final_loss, seed, "views", k)
+
+
+def warn_if_collapsed(name: str, block: dict[str, Any], n_clusters: int) -> None:
+    """A console warning when a run used one cluster, or clearly fewer than K (label_free in metrics.json)."""
+    if block["collapsed"]:
+        console.warning(
+            "%s put every sample in one cluster (collapsed; see clusters_used in metrics.json)", name
+        )
+    elif block.get("partial_collapse"):
+        console.warning(
+            "%s used about %.1f of the K=%d clusters (%d hold a sample; partial collapse, flagged in metrics.json)",
+            name,
+            block["effective_clusters"],
+            n_clusters,
+            block["clusters_used"],
+        )
 
 
 def announce_resume(cfg: DictConfig, run_dir: Path) -> None:
