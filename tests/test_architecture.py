@@ -19,7 +19,7 @@ from tests.conftest import ROOT
 SHARED = ("run/engine.py", "run/runner.py", "run/app.py", "run/tracking.py", "config.py",
           "analysis/plots.py", "analysis/report.py", "analysis/aggregate.py", "analysis/collect.py",
           "analysis/summarise.py", "analysis/render.py", "analysis/compare.py", "analysis/latex.py",
-          "analysis/html.py")  # fmt: skip
+          "analysis/html.py", "analysis/choose.py")  # fmt: skip
 METHOD_NAMES = re.compile(r"\b(eamc|dm2c|dmim|cmmc|jecl|dec|kmeans|spectral)\b", re.IGNORECASE)
 
 

@@ -109,3 +109,42 @@ def test_a_partial_collapse_is_warned_on_the_console(caplog):
         warn_if_collapsed("eamc", cluster_usage(TRUTH, 4), 4)
     assert "dmim used about 3.0 of the K=10 clusters (3 hold a sample; partial collapse" in caplog.text
     assert "eamc" not in caplog.text
+
+
+@pytest.mark.slow
+def test_select_chooses_per_dataset_without_reading_labels(tmp_path, monkeypatch, capsys):
+    """The same choices whether or not the runs kept labels: the choice never reads them."""
+    import json
+
+    from mmc_bench.analysis.choose import main as select_main
+    from tests.conftest import run_app
+
+    sweep = [
+        "-m",
+        "method=kmeans,spectral,kmeans_view",
+        "dataset=synthetic",
+        "seed=0,1",
+        "hydra.sweep.dir=runs",
+    ]
+    assert run_app(*sweep, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)[0] == 0
+    assert select_main([str(tmp_path / "runs"), "--out", str(tmp_path / "a")]) == 0
+    first = json.loads((tmp_path / "a/selection.json").read_text())["synthetic"]
+    assert set(first["chosen"]) == {"own_silhouette", "cross_space", "consensus", "stability"}
+    names = {c["candidate"] for c in first["candidates"]}
+    assert names == {"k-means", "spectral", "k-means (one view)"}
+    assert all(c["acc"] is not None for c in first["candidates"])  # read after the choice, for the reader
+    for path in (tmp_path / "runs").rglob("predictions.npz"):  # forget the labels
+        arrays = dict(np.load(path))
+        arrays.pop("true")
+        np.savez(path, **arrays)
+    for path in (tmp_path / "runs").rglob("metrics.json"):
+        record = json.loads(path.read_text())
+        record.pop("acc")
+        path.write_text(json.dumps(record))
+    assert select_main([str(tmp_path / "runs"), "--out", str(tmp_path / "b")]) == 0
+    second = json.loads((tmp_path / "b/selection.json").read_text())["synthetic"]
+    assert second["chosen"] == first["chosen"]
+    keys = ("cross_space_rank", "consensus_nmi", "stability_ari")
+    assert [[c[k] for k in keys] for c in second["candidates"]] == [
+        [c[k] for k in keys] for c in first["candidates"]
+    ]
