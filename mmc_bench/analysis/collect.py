@@ -38,7 +38,7 @@ def collect_runs(*roots: Path) -> pd.DataFrame:
             .str.replace(r"=(True|False)(?=,|$)", lambda m: "=" + m.group(1).lower(), regex=True)
         )
     runs["row"] = [
-        _row_label(m, v) for m, v in zip(runs["method"], runs.get("variant", pd.Series([""] * len(runs))))
+        row_label(m, v) for m, v in zip(runs["method"], runs.get("variant", pd.Series([""] * len(runs))))
     ]
     runs["column"] = [
         _column_label(d, s, r)
@@ -101,7 +101,7 @@ def display_rows(runs: pd.DataFrame, overrides: list[str] = ()) -> pd.DataFrame:
     return runs.assign(row=relabel(runs["row"], display_names(runs, overrides)))
 
 
-def _row_label(method: str, variant: object) -> str:
+def row_label(method: str, variant: object) -> str:
     return f"{method} [{variant}]" if isinstance(variant, str) and variant else method
 
 

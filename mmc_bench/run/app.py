@@ -325,6 +325,10 @@ def main() -> None:
         sys.exit(0)
     if len(sys.argv) > 1 and sys.argv[1] == "describe":
         _describe(sys.argv[2:])
+    if len(sys.argv) > 1 and sys.argv[1] == "auto":
+        from mmc_bench.run.auto import main as auto_main
+
+        sys.exit(auto_main(sys.argv[2:]))
     if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
         _print_help(sys.argv[1:])
     try:

@@ -1,0 +1,71 @@
+"""`mmc-bench auto`: a portfolio, one label-free choice, failures listed, resumable, labels never read."""
+
+import json
+
+import pytest
+
+from mmc_bench.run.auto import decide, parse
+from tests.conftest import run_app, run_cli
+
+AUTO = ["auto", "dataset=synthetic", "dataset.n_samples=90", "methods=kmeans,spectral,kmeans_view,ae_kmeans"]
+
+
+def test_bad_auto_arguments_are_one_sentence(tmp_path, monkeypatch, capsys):
+    for args, sentence in (
+        (["budget=huge"], "budget=huge is not a budget; choose quick"),
+        (["method=eamc"], "leave out method=eamc"),
+        (["methods=kmeans,dm2c"], "dm2c is not a method for setting=paired"),
+        (["dataset=nothing"], "in the overrides of auto"),
+    ):
+        code, _, err = run_app(
+            "auto", "dataset=synthetic", *args, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys
+        )
+        assert code == 2 and sentence in err and "Traceback" not in err, (args, err)
+    assert parse(["dataset=digits", "hydra.run.dir=d"])[1].name == "d"
+
+
+@pytest.mark.slow
+def test_auto_chooses_writes_its_files_lists_failures_and_resumes(tmp_path):
+    first = run_cli(*AUTO, "hydra.run.dir=a", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert first.stdout.count("auto [") == 8  # a line before and after each of the 4 methods
+    choice = json.loads((tmp_path / "a/choice.json").read_text())
+    names = {c["candidate"] for c in choice["candidates"]}
+    assert names == {"k-means", "spectral", "k-means (one view)", "AE + k-means (epochs=10)"}
+    assert choice["chosen"] in names and choice["chosen"] in first.stdout
+    for candidate in choice["candidates"]:
+        assert {"method", "overrides", "run_dirs", "rank", "consensus_nmi", "acc", "nmi"} <= set(candidate)
+        assert candidate["acc"] is not None and len(candidate["run_dirs"]) == 3
+    predictions = (tmp_path / "a/predictions.csv").read_text().splitlines()
+    assert predictions[0] == "sample,predicted" and len(predictions) == 91
+
+    # the same command again: every run is skipped, the same choice
+    again = run_cli(*AUTO, "hydra.run.dir=a", cwd=tmp_path)
+    assert again.returncode == 0 and again.stdout.count("0 completed, 0 failed, 3 skipped") == 4
+    assert json.loads((tmp_path / "a/choice.json").read_text())["chosen"] == choice["chosen"]
+
+
+@pytest.mark.slow
+def test_a_failing_candidate_is_listed_and_the_choice_never_reads_labels(tmp_path):
+    # one view: DMIM refuses it (one sentence), the others run
+    args = [
+        "auto",
+        "dataset=synthetic",
+        "dataset.n_samples=90",
+        "dataset.view_dims=[6]",
+        "methods=kmeans,spectral,dmim",
+    ]
+    result = run_cli(*args, "hydra.run.dir=b", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    choice = json.loads((tmp_path / "b/choice.json").read_text())
+    assert len(choice["failed"]) == 3 and all(
+        "DMIM" in f["reason"] or "view" in f["reason"] for f in choice["failed"]
+    )
+    assert choice["chosen"] in {"k-means", "spectral"} and "failed:" in result.stdout
+    for path in (tmp_path / "b/runs").rglob("predictions.npz"):  # forget the labels, decide again
+        import numpy as np
+
+        arrays = dict(np.load(path))
+        arrays.pop("true")
+        np.savez(path, **arrays)
+    assert decide(tmp_path / "b/runs")["chosen"] == choice["chosen"]
