@@ -328,7 +328,7 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "auto":
         from mmc_bench.run.auto import main as auto_main
 
-        sys.exit(auto_main(sys.argv[2:]))
+        sys.exit(auto_main(sys.argv[2:], compose_run_config))
     if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
         _print_help(sys.argv[1:])
     try:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,17 +60,17 @@ def parse(args: list[str]) -> tuple[str, Path | None, list[str] | None, list[str
     return budget, out, methods, passed
 
 
-def portfolio(overrides: list[str]) -> tuple[str, str, list[str]]:
-    """(dataset name, setting, the methods that support the setting), from the composed configuration."""
+def portfolio(overrides: list[str], compose: Callable[..., Any]) -> tuple[str, str, list[str]]:
+    """(dataset name, setting, the methods that support the setting), from the configuration ``compose``
+    (the command line's composition, handed in by the app) builds."""
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     from mmc_bench import registry
     from mmc_bench.config import Setting
-    from mmc_bench.run.app import compose_run_config
 
     try:
-        cfg = compose_run_config(*overrides)
+        cfg = compose(*overrides)
     except (HydraException, OmegaConfBaseException) as exc:
         raise UserError(f"{str(exc).splitlines()[0]} (in the overrides of auto)") from None
     setting = Setting(cfg.setting)
@@ -90,10 +91,10 @@ def restrict(methods: list[str], asked: list[str] | None, setting: str) -> list[
 
 
 def sweep_command(method: str, budget: str, runs: Path, overrides: list[str]) -> list[str]:
-    from mmc_bench.perf.plan import method_schedule
+    from mmc_bench import registry
 
     profile, seeds = BUDGETS[budget]
-    schedule = method_schedule(method, profile) if profile else []
+    schedule = list(registry.methods()[method].schedules.get(profile, [])) if profile else []
     return [
         sys.executable, "-m", "mmc_bench", "-m", f"method={method}", *schedule, *overrides,
         f"seed={','.join(map(str, seeds))}", "plots=none", f"hydra.sweep.dir={runs}",
@@ -234,10 +235,10 @@ def summary(choice: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(args: list[str]) -> int:
+def main(args: list[str], compose: Callable[..., Any]) -> int:
     try:
         budget, out, asked, overrides = parse(args)
-        dataset, setting, methods = portfolio(overrides)
+        dataset, setting, methods = portfolio(overrides, compose)
         methods = restrict(methods, asked, setting)
         out = out or Path("outputs") / "auto" / dataset
         runs = out / "runs"
