@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mmc_bench.analysis.collect import collect_runs, display_names, load_paper_results, select
+from mmc_bench.analysis.collect import display_names, load_paper_results, runs_under
 from mmc_bench.analysis.render import LAYOUTS, TexOptions, agreement_markdown, write_tables
 from mmc_bench.analysis.summarise import DEFAULT_METRICS, PROTOCOLS, label_free_agreement
 from mmc_bench.analysis.validity import OBJECTIVES
@@ -95,16 +95,10 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    for root in args.roots:
-        if not root.is_dir():
-            print(f"error: {root} is not a folder; give the folder of a sweep or of runs", file=sys.stderr)
-            return 2
-    runs = select(collect_runs(*args.roots), args.methods, args.datasets)
-    if runs.empty:
-        print(
-            f"error: no metrics.json found under {', '.join(map(str, args.roots))}; run an experiment first",
-            file=sys.stderr,
-        )
+    try:
+        runs = runs_under(args.roots, args.methods, args.datasets)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.cols is not None and args.cols == args.rows:
         print(

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mmc_bench.analysis.collect import collect_runs, display_rows, select
+from mmc_bench.analysis.collect import display_rows, runs_under
 from mmc_bench.analysis.selection import (
     consensus_agreement,
     consensus_partition,
@@ -180,14 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", default="", help="only these datasets (comma list)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the sampled scores and the consensus")
     args = parser.parse_args(argv)
-    for root in args.roots:
-        if not root.is_dir():
-            print(
-                f"error: {root} is not a folder; give the folder of a sweep or a benchmark", file=sys.stderr
-            )
-            return 2
-    runs = select(collect_runs(*args.roots), "", args.datasets)
-    runs = runs[runs["status"] == "completed"] if not runs.empty else runs
+    try:
+        runs = runs_under(args.roots, "", args.datasets)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    runs = runs[runs["status"] == "completed"]
     if runs.empty:
         print(f"error: no completed run under {', '.join(map(str, args.roots))}", file=sys.stderr)
         return 2

@@ -49,6 +49,18 @@ def collect_runs(*roots: Path) -> pd.DataFrame:
     return runs
 
 
+def runs_under(roots: list[Path], methods: str = "", datasets: str = "") -> pd.DataFrame:
+    """The runs of the command-line tools' ROOT folders (filtered by the comma lists); a ValueError in one
+    sentence when a root is not a folder or holds no run."""
+    for root in roots:
+        if not root.is_dir():
+            raise ValueError(f"{root} is not a folder; give the folder of a sweep, a benchmark or runs")
+    runs = select(collect_runs(*roots), methods, datasets)
+    if runs.empty:
+        raise ValueError(f"no metrics.json found under {', '.join(map(str, roots))}; run experiments first")
+    return runs
+
+
 def select(runs: pd.DataFrame, methods: str, datasets: str) -> pd.DataFrame:
     """Rows whose method and dataset are in the comma lists (an empty list keeps everything)."""
     for column, wanted in (("method", methods), ("dataset", datasets)):

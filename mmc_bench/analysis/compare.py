@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mmc_bench.analysis.collect import collect_runs, display_rows, select
+from mmc_bench.analysis.collect import display_rows, runs_under
 from mmc_bench.metrics import METRIC_NAMES
 from mmc_bench.run.storage import write_text_atomic
 
@@ -271,21 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.alpha < 1:
         print(f"error: --alpha {args.alpha} must lie between 0 and 1, e.g. 0.05", file=sys.stderr)
         return 2
-    for root in args.roots:
-        if not root.is_dir():
-            print(
-                f"error: {root} is not a folder; give the folder of a sweep or a benchmark", file=sys.stderr
-            )
-            return 2
-    runs = select(collect_runs(*args.roots), args.methods, args.datasets)
-    if runs.empty:
-        print(
-            f"error: no metrics.json found under {', '.join(map(str, args.roots))}; run experiments first",
-            file=sys.stderr,
-        )
-        return 2
     try:
-        runs = display_rows(runs, args.name)
+        runs = display_rows(runs_under(args.roots, args.methods, args.datasets), args.name)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
