@@ -13,18 +13,19 @@ RUNS ?= outputs/benchmark
 
 install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install -q "$(TORCH_SPEC)"
-	@$(PYTHON) -c "import mmc_bench, hydra, sklearn, pandas, tensorboard, h5py, tabulate, matplotlib, pytest, hydra_plugins.hydra_joblib_launcher, importlib.metadata as m; m.version('mlflow'); assert int(m.version('optuna').split('.')[0]) >= 4" 2>/dev/null \
+	@$(PYTHON) -c "import mmc_bench, hydra, sklearn, pandas, tensorboard, h5py, tabulate, matplotlib, pytest, xdist, hydra_plugins.hydra_joblib_launcher, importlib.metadata as m; m.version('mlflow'); assert int(m.version('optuna').split('.')[0]) >= 4" 2>/dev/null \
 		|| $(PYTHON) -m pip install -q -e ".[dev,launchers,search,trackers]"
 
 run: install
 	$(PYTHON) -m mmc_bench
 
+# One pytest worker per CPU (pytest-xdist): the suite is CPU-bound and its tests are independent.
 test: install
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q -n auto
 
 # Without the subprocess and long tests (marked slow): a quick check while editing.
 test-fast: install
-	$(PYTHON) -m pytest -q -m "not slow"
+	$(PYTHON) -m pytest -q -n auto -m "not slow"
 
 sweep: install
 	$(PYTHON) -m mmc_bench -m seed=$(SEEDS) sweep_name=$(SWEEP)

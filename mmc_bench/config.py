@@ -184,6 +184,7 @@ class Objective(str, Enum):
     davies_bouldin = "davies_bouldin"
     final_loss = "final_loss"
     size_entropy = "size_entropy"
+    view_silhouette = "view_silhouette"
     # These read the labels: a search on them tunes on the test set. Never the default; they warn.
     acc = "acc"
     nmi = "nmi"

@@ -9,6 +9,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One worker per CPU already (make test): a worker and the runs it starts use one thread each, so
+    # that workers do not compete for the cores.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 
 def shared_data_dir() -> Path:
     return Path(os.environ.get("MMC_DATA_DIR", ROOT / "data"))

@@ -1,11 +1,18 @@
 """`mmc-bench auto`: a portfolio, one label-free choice, failures listed, resumable, labels never read."""
 
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
 from mmc_bench.run.auto import decide, parse
-from tests.conftest import run_app, run_cli
+from tests.conftest import ROOT, run_app, run_cli
+from tests.test_selection import poison_the_dataset_labels
 
 AUTO = ["auto", "dataset=synthetic", "dataset.n_samples=90", "methods=kmeans,spectral,kmeans_view,ae_kmeans"]
 
@@ -24,11 +31,33 @@ def test_bad_auto_arguments_are_one_sentence(tmp_path, monkeypatch, capsys):
     assert parse(["dataset=digits", "hydra.run.dir=d"])[1].name == "d"
 
 
+def interrupt_after_first_run(args: list[str], cwd, runs) -> subprocess.CompletedProcess:
+    """Start ``args`` as a terminal would, press Ctrl-C once a run has completed, and wait for the exit."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mmc_bench", *args], cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if any('"completed"' in p.read_text() for p in runs.rglob("metrics.json")):
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=300)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
 @pytest.mark.slow
 def test_auto_chooses_writes_its_files_lists_failures_and_resumes(tmp_path):
+    stopped = interrupt_after_first_run([*AUTO, "hydra.run.dir=a"], tmp_path, tmp_path / "a")
+    assert stopped.returncode == 130 and "run the same command again to continue" in stopped.stderr
+    assert not (tmp_path / "a/choice.json").exists()
     first = run_cli(*AUTO, "hydra.run.dir=a", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
     assert first.stdout.count("auto [") == 8  # a line before and after each of the 4 methods
+    kept = sum(int(n) for n in re.findall(r"(\d+) skipped", first.stdout))
+    assert 1 <= kept < 12  # the runs finished before the Ctrl-C are kept, the rest run now
     choice = json.loads((tmp_path / "a/choice.json").read_text())
     names = {c["candidate"] for c in choice["candidates"]}
     assert names == {"k-means", "spectral", "k-means (one view)", "AE + k-means (epochs=10)"}
@@ -46,7 +75,7 @@ def test_auto_chooses_writes_its_files_lists_failures_and_resumes(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_failing_candidate_is_listed_and_the_choice_never_reads_labels(tmp_path):
+def test_a_failing_candidate_is_listed_and_the_choice_never_reads_labels(tmp_path, monkeypatch):
     # one view: DMIM refuses it (one sentence), the others run
     args = [
         "auto",
@@ -68,4 +97,18 @@ def test_a_failing_candidate_is_listed_and_the_choice_never_reads_labels(tmp_pat
         arrays = dict(np.load(path))
         arrays.pop("true")
         np.savez(path, **arrays)
+    poison_the_dataset_labels(monkeypatch)
     assert decide(tmp_path / "b/runs")["chosen"] == choice["chosen"]
+
+
+def test_budget_thorough_adds_a_search_for_each_method_with_a_search_space(tmp_path):
+    from mmc_bench.run.auto import search_command, sweep_command
+
+    runs = tmp_path / "runs"
+    command = search_command("eamc", "thorough", runs, ["dataset=cub"])
+    assert command[3:] == [
+        "hparams_search=eamc", "dataset=cub", "hydra.sweeper.n_trials=8", f"hydra.sweep.dir={runs}/search/eamc"
+    ]  # fmt: skip
+    assert search_command("kmeans", "thorough", runs, []) is None  # no search space
+    assert search_command("eamc", "standard", runs, []) is None
+    assert "seed=0,1,2,3,4" in sweep_command("eamc", "thorough", runs, [])

@@ -29,7 +29,7 @@ def test_every_search_maximises_a_label_free_objective(name):
     cfg = compose_config(f"hparams_search={name}", *extra)
     from hydra.core.global_hydra import GlobalHydra  # noqa: F401  (compose_config leaves no global state)
 
-    assert cfg.objective.value == "silhouette" and cfg.method.name == name
+    assert cfg.objective.value == "view_silhouette" and cfg.method.name == name
 
 
 @pytest.mark.slow
@@ -60,11 +60,55 @@ def test_search_resumes_after_ctrl_c_and_keeps_its_trials(tmp_path):
     trials = study(tmp_path).trials
     complete = [t for t in trials if t.state.name == "COMPLETE"]
     assert len(complete) == 4 and all(t.state.name in ("COMPLETE", "FAIL") for t in trials)
-    # each trial's value is its run's label-free silhouette, never a label score
+    # each trial's value is its run's silhouette in the input views, never a label score
     best = study(tmp_path).best_trial
     runs = [
         json.loads(p.read_text()) for p in (tmp_path / "outputs/sweeps/search/eamc").rglob("metrics.json")
     ]
-    silhouettes = {round(r["label_free"]["silhouette"], 9) for r in runs if r["status"] == "completed"}
+    silhouettes = {round(r["label_free"]["view_silhouette"], 9) for r in runs if r["status"] == "completed"}
     assert round(best.value, 9) in silhouettes
     assert best.value == max(t.value for t in complete)
+    # the first trial is the default configuration; a label-free choice among the trials follows them
+    assert trials[0].params == {"method.lr_encoder": 1e-05, "method.lr_clustering": 1e-05,
+                                "method.lr_discriminator": 0.001, "method.gamma": 10.0}  # fmt: skip
+    chosen = json.loads((sweep / "selection/selection.json").read_text())["synthetic"]["chosen"]
+    assert chosen["consensus"] is not None and "selection written" in resumed.stdout + resumed.stderr
+
+    # the report's evidence section: the default's seeds outside the search against each criterion's pick
+    fixed = [a for a in SEARCH if not a.startswith("hparams_search")]
+    defaults = run_cli(
+        "-m", "method=eamc", *fixed, "seed=0,1", "plots=none", "hydra.sweep.dir=d", cwd=tmp_path
+    )
+    assert defaults.returncode == 0, defaults.stderr[-2000:]
+    from mmc_bench.analysis.report import main as report_main
+
+    out = tmp_path / "R.md"
+    assert (
+        report_main([str(tmp_path / "d"), str(sweep), "--out", str(out), "--section", "choice", "--no-html"])
+        == 0
+    )
+    row = next(line for line in out.read_text().splitlines() if line.startswith("| eamc"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    accs = [json.loads(p.read_text())["acc"] for p in (tmp_path / "d").rglob("metrics.json")]
+    mean, std = sum(accs) / 2, abs(accs[0] - accs[1]) / 2**0.5
+    assert cells[2] == "4" and cells[3] == f"{mean:.3f} ± {std:.3f} (2)"
+
+
+def test_a_new_study_starts_from_the_composed_configuration():
+    import yaml
+
+    from mmc_bench.run.search import default_point, search_space
+
+    conf = ROOT / "mmc_bench/conf"
+    params = yaml.safe_load((conf / "hparams_search/eamc.yaml").read_text())["hydra"]["sweeper"]["params"]
+    cfg = compose_config("hparams_search=eamc", "method.gamma=2.5")
+    space, _ = search_space(params, [])
+    point = default_point(cfg, space)
+    assert point == {
+        "method.lr_encoder": cfg.method.lr_encoder,
+        "method.lr_clustering": cfg.method.lr_clustering,
+        "method.lr_discriminator": cfg.method.lr_discriminator,
+        "method.gamma": 2.5,
+    }
+    sweeper = yaml.safe_load((conf / "hydra/sweeper/optuna.yaml").read_text())
+    assert sweeper["enqueue_default"] is True and sweeper["select"] is True

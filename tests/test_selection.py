@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mmc_bench.analysis.selection import (
+    clusters_in_use,
     consensus_agreement,
     consensus_partition,
     cross_space_scores,
@@ -32,11 +33,19 @@ def test_effective_clusters_and_partial_collapse():
     # 3 of 10 clusters used, equal sizes: 3 in effect < 10 / 2
     three = np.repeat(np.arange(3), 30)
     assert effective_clusters(three) == pytest.approx(3.0) and partial_collapse(three, 10)
-    # 91 samples in one cluster and one in each of 9 others: 10 used, about 1.6 in effect
-    skewed = np.concatenate([np.zeros(91, int), np.arange(1, 10)])
-    shares = np.array([0.91] + [0.01] * 9)
+    # 181 samples in one cluster and one in each of 9 others: 10 hold a sample, 1 in use (a tenth of an
+    # equal share is 1.9 samples), about 1.4 in effect
+    skewed = np.concatenate([np.zeros(181, int), np.arange(1, 10)])
+    shares = np.array([181] + [1] * 9) / 190
     assert effective_clusters(skewed) == pytest.approx(math.exp(-(shares * np.log(shares)).sum()))
-    assert partial_collapse(skewed, 10) and not partial_collapse(TRUTH, 4)
+    assert (
+        clusters_in_use(skewed, 10) == 1 and partial_collapse(skewed, 10) and not partial_collapse(TRUTH, 4)
+    )
+    # unbalanced but every cluster in use: 85/5/5/5 of 100 with K=4 (a tenth of a share is 2.5 samples),
+    # about 1.8 in effect
+    unbalanced = np.repeat(np.arange(4), [85, 5, 5, 5])
+    assert effective_clusters(unbalanced) < 2 and not partial_collapse(unbalanced, 4)
+    assert clusters_in_use(np.repeat(np.arange(4), [95, 3, 1, 1]), 4) == 2
     usage = cluster_usage(three, 10)
     assert usage["clusters_used"] == 3 and usage["partial_collapse"] and not usage["collapsed"]
 
@@ -107,8 +116,19 @@ def test_a_partial_collapse_is_warned_on_the_console(caplog):
     with caplog.at_level("WARNING", logger="mmc_bench"):
         warn_if_collapsed("dmim", block, 10)
         warn_if_collapsed("eamc", cluster_usage(TRUTH, 4), 4)
-    assert "dmim used about 3.0 of the K=10 clusters (3 hold a sample; partial collapse" in caplog.text
+    assert "dmim used 3 of the K=10 clusters (3 hold a sample; partial collapse" in caplog.text
     assert "eamc" not in caplog.text
+
+
+def poison_the_dataset_labels(monkeypatch) -> None:
+    """The datasets that selection rebuilds (for their views) carry labels that fail any use."""
+    from dataclasses import replace
+
+    import mmc_bench.run.runner as runner
+    from tests.test_contract import Poison
+
+    prepare = runner.prepare_dataset
+    monkeypatch.setattr(runner, "prepare_dataset", lambda cfg: replace(prepare(cfg), labels=Poison()))
 
 
 @pytest.mark.slow
@@ -129,7 +149,13 @@ def test_select_chooses_per_dataset_without_reading_labels(tmp_path, monkeypatch
     assert run_app(*sweep, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)[0] == 0
     assert select_main([str(tmp_path / "runs"), "--out", str(tmp_path / "a")]) == 0
     first = json.loads((tmp_path / "a/selection.json").read_text())["synthetic"]
-    assert set(first["chosen"]) == {"own_silhouette", "cross_space", "consensus", "stability"}
+    assert set(first["chosen"]) == {
+        "own_silhouette",
+        "view_silhouette",
+        "cross_space",
+        "consensus",
+        "stability",
+    }
     names = {c["candidate"] for c in first["candidates"]}
     assert names == {"k-means", "spectral", "k-means (one view)"}
     assert all(c["acc"] is not None for c in first["candidates"])  # read after the choice, for the reader
@@ -141,10 +167,80 @@ def test_select_chooses_per_dataset_without_reading_labels(tmp_path, monkeypatch
         record = json.loads(path.read_text())
         record.pop("acc")
         path.write_text(json.dumps(record))
+    poison_the_dataset_labels(monkeypatch)
     assert select_main([str(tmp_path / "runs"), "--out", str(tmp_path / "b")]) == 0
     second = json.loads((tmp_path / "b/selection.json").read_text())["synthetic"]
     assert second["chosen"] == first["chosen"]
     keys = ("cross_space_rank", "consensus_nmi", "stability_ari")
     assert [[c[k] for k in keys] for c in second["candidates"]] == [
         [c[k] for k in keys] for c in first["candidates"]
+    ]
+
+
+@pytest.mark.slow
+def test_the_aggregator_selects_a_configuration_by_consensus(tmp_path, monkeypatch, capsys):
+    """select:consensus reports the chosen configuration's mean over its seeds, a choice made by
+    mmc_bench.analysis.choose, which never reads labels."""
+    from mmc_bench.analysis.choose import select_dataset
+    from mmc_bench.analysis.collect import collect_runs
+    from mmc_bench.analysis.summarise import summarize
+    from tests.conftest import run_app
+
+    sweep = [
+        "-m",
+        "method=kmeans",
+        "method.max_iter=1,300",
+        "dataset=synthetic",
+        "seed=0,1",
+        "hydra.sweep.dir=r",
+    ]
+    assert run_app(*sweep, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)[0] == 0
+    runs = collect_runs(tmp_path / "r")
+    pick = select_dataset(runs)["chosen"]["consensus"]
+    summary = summarize(runs, ["acc"], "select:consensus").set_index("row")
+    chosen = summary.loc["kmeans (select: consensus)"]
+    assert chosen["selected_variant"] == pick and pick in set(runs["row"])
+    assert chosen["value"] == pytest.approx(runs.loc[runs["row"] == pick, "acc"].mean())
+    assert chosen["n_completed"] == 2 and chosen["protocol"] == "select:consensus"
+
+
+def test_view_silhouette_uses_the_structured_views_and_only_present_samples():
+    from mmc_bench.analysis.selection import view_silhouette
+
+    labels = np.array([0, 0, 0, 1, 1, 1, 1])
+    # view a: two tight groups (silhouette 1, Hopkins 1); sample 6 does not have it and would sit in the
+    # wrong group if it were read
+    a = np.array([[0.0], [0.0], [0.0], [10.0], [10.0], [10.0], [0.0]], dtype=np.float32)
+    # view b: an even grid, no cluster structure (every nearest-neighbour distance is 1, every uniform
+    # point lies within 0.5 of the grid, so Hopkins < 0.5)
+    b = np.arange(7, dtype=np.float32)[:, None]
+    mask = np.ones((7, 2), bool)
+    mask[6, 0] = False
+    assert view_silhouette([a, b], mask, labels) == pytest.approx(1.0)
+    # with both views unstructured, every view counts
+    assert view_silhouette([b, b], np.ones((7, 2), bool), labels) < 1.0
+    assert view_silhouette([a, b], mask, np.zeros(7, int)) is None
+
+
+def test_the_evidence_section_counts_auto_choices_against_the_best_and_k_means(tmp_path):
+    import json
+
+    from mmc_bench.analysis.evidence import auto_table
+
+    def candidate(name, method, acc):
+        return {"candidate": name, "method": method, "acc": acc, "seeds": 3, "consensus_of_seeds_acc": 0.71}
+
+    for name, chosen in (("a", "EAMC"), ("b", "spectral")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "choice.json").write_text(json.dumps({
+            "dataset": name, "budget": "quick", "chosen": chosen,
+            "candidates": [candidate("EAMC", "eamc", 0.70), candidate("spectral", "spectral", 0.76),
+                           candidate("k-means", "kmeans", 0.72)]}))  # fmt: skip
+    table, counts = auto_table([tmp_path / "a", tmp_path / "b"])
+    rows = [line for line in table.splitlines() if line.startswith("| a ") or line.startswith("| b ")]
+    assert "EAMC 0.700" in rows[0] and "| no " in rows[0]  # 0.06 below the best, below k-means
+    assert rows[1].count("| yes") == 2
+    assert counts == [
+        "- within 0.05 of the best candidate on 1 of 2; at least k-means on 1 of 2",
+        "- a candidate's consensus of its seeds scores at least its seeds' mean ACC for 2 of 6 candidates",
     ]

@@ -31,12 +31,15 @@ class OptunaSearchSweeper(Sweeper):
         n_trials: int,
         n_jobs: int,
         params: dict[str, Any] | None = None,
+        enqueue_default: bool = True,
+        select: bool = True,
     ):
         # Hydra builds the sweeper recursively: ``sampler`` arrives as the sampler object its config names.
         self.sampler, self.direction = sampler, direction
         self.storage, self.study_name = storage, study_name
         self.n_trials, self.n_jobs = n_trials, n_jobs
         self.params = params or {}
+        self.enqueue_default, self.select = enqueue_default, select
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
@@ -48,7 +51,7 @@ class OptunaSearchSweeper(Sweeper):
         import optuna
 
         from mmc_bench.errors import UserError
-        from mmc_bench.run.search import run_study, search_space, write_results
+        from mmc_bench.run.search import default_point, run_study, search_space, select_trials, write_results
 
         try:
             space, fixed = search_space(plain(self.params), arguments)
@@ -66,9 +69,15 @@ class OptunaSearchSweeper(Sweeper):
         if study.trials:
             # A sampler seeded as before would propose the first trials' parameters again.
             study.sampler.reseed_rng()
+        elif self.enqueue_default:
+            # The configuration as composed (the paper's default) is the first trial, so that a selection
+            # that finds nothing better keeps it.
+            study.enqueue_trial(default_point(self.config, space))
 
         def launch(overrides: list[list[str]], first_index: int) -> Any:
             return self.launcher.launch([tuple(o) for o in overrides], initial_job_idx=first_index)
 
         run_study(study, space, fixed, self.n_trials, self.n_jobs, launch)
         write_results(study, folder)
+        if self.select:
+            select_trials(folder)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mmc_bench.analysis.collect import display_names, load_paper_results, runs_under
 from mmc_bench.analysis.render import LAYOUTS, TexOptions, agreement_markdown, write_tables
-from mmc_bench.analysis.summarise import DEFAULT_METRICS, PROTOCOLS, label_free_agreement
+from mmc_bench.analysis.summarise import CANDIDATE_CRITERIA, DEFAULT_METRICS, PROTOCOLS, label_free_agreement
 from mmc_bench.analysis.validity import OBJECTIVES
 from mmc_bench.metrics import METRIC_NAMES
 from mmc_bench.run.storage import write_text_atomic
@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         choices=PROTOCOLS,
         default="mean",
         metavar="{mean,best-loss,both,select:KEY}",
-        help=f"select:KEY picks per method and dataset the run with the best label-free KEY ({', '.join(OBJECTIVES)})",
+        help=f"select:KEY picks per method and dataset the run with the best label-free KEY ({', '.join(OBJECTIVES)}), "
+        f"or the configuration a candidate criterion chooses ({', '.join(CANDIDATE_CRITERIA)}; docs/selection.md)",
     )
     parser.add_argument("--percent", action="store_true", help="write values x 100 with one decimal")
     parser.add_argument("--tex-runs", action="store_true", help="add the runs columns to table.tex")

@@ -5,6 +5,7 @@ from the runs' predictions.npz (labels and embedding) and the dataset's preproce
 labels:
 
 - ``own_silhouette``: the mean over seeds of each run's silhouette in its own embedding (the old criterion);
+- ``view_silhouette``: the mean over seeds of each run's silhouette in the input views (label_free block);
 - ``cross_space_rank``: the mean over seeds of the partition's mean silhouette rank across the common spaces
   (mmc_bench.analysis.selection: the views, PCA-reduced, and one embedding per candidate), lower is better;
 - ``consensus_nmi``: the mean over seeds of the NMI with the consensus of every run on the dataset;
@@ -42,6 +43,7 @@ from mmc_bench.run.storage import write_text_atomic
 # Criterion: (column, higher is better).
 CRITERIA = {
     "own_silhouette": ("own_silhouette", True),
+    "view_silhouette": ("view_silhouette", True),
     "cross_space": ("cross_space_rank", False),
     "consensus": ("consensus_nmi", True),
     "stability": ("stability_ari", True),
@@ -77,7 +79,7 @@ def score_candidates(
     partitions: dict[str, dict[int, dict[str, np.ndarray]]],
     views: tuple[list[Any], list[str]],
     n_clusters: int,
-    own_silhouette: dict[str, float],
+    per_run: pd.DataFrame,
     seed: int = 0,
 ) -> tuple[pd.DataFrame, dict[str, float], dict[str, np.ndarray]]:
     """(candidates x scores, each space's Hopkins statistic, each candidate's consensus of its seeds)."""
@@ -98,7 +100,8 @@ def score_candidates(
             {
                 "candidate": name,
                 "seeds": len(runs),
-                "own_silhouette": own_silhouette.get(name, np.nan),
+                "own_silhouette": per_run.at[name, "silhouette"] if name in per_run.index else np.nan,
+                "view_silhouette": per_run.at[name, "view_silhouette"] if name in per_run.index else np.nan,
                 "cross_space_rank": float(table.loc[keys, "mean_rank"].mean()),
                 "cross_space_silhouette": float(table.loc[keys, "mean_silhouette"].mean()),
                 "consensus_nmi": float(np.mean([agreement[k] for k in keys])),
@@ -127,9 +130,9 @@ def select_dataset(cell: pd.DataFrame, seed: int = 0) -> dict[str, Any]:
     """The choice on one dataset column, then (after it) the candidates' ACC for the reader."""
     n_clusters = int(cell["n_clusters"].dropna().iloc[0])
     partitions = load_partitions(cell)
-    own = cell.groupby("row")["silhouette"].mean().to_dict() if "silhouette" in cell else {}
+    per_run = cell.reindex(columns=["row", "silhouette", "view_silhouette"]).groupby("row").mean()
     views = dataset_views(Path(cell["run_dir"].iloc[0]))
-    scores, structure, consensus_of_seeds = score_candidates(partitions, views, n_clusters, own, seed)
+    scores, structure, consensus_of_seeds = score_candidates(partitions, views, n_clusters, per_run, seed)
     picks = choose(scores)
     # Labels enter only here, after every choice is fixed: the runs' recorded ACC, and the ACC of each
     # candidate's consensus of seeds scored against the labels its runs saved.
@@ -179,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: ROOT/selection)")
     parser.add_argument("--datasets", default="", help="only these datasets (comma list)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the sampled scores and the consensus")
+    parser.add_argument("--quiet", action="store_true", help="print each dataset's choices only")
     args = parser.parse_args(argv)
     try:
         runs = runs_under(args.roots, "", args.datasets)
@@ -196,7 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     write_text_atomic(out / "selection.json", json.dumps(results, indent=2))
     text = markdown(results)
     write_text_atomic(out / "selection.md", text)
-    print(text)
+    if args.quiet:
+        for column, result in results.items():
+            print(f"{column}: " + ", ".join(f"{c}: {p}" for c, p in result["chosen"].items()))
+    else:
+        print(text)
     print(f"selection written to {out}: selection.json, selection.md")
     return 0
 

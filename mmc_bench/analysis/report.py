@@ -13,6 +13,7 @@ import pandas as pd
 import yaml
 
 from mmc_bench.analysis.collect import collect_runs, load_paper_results
+from mmc_bench.analysis.evidence import choice_section
 from mmc_bench.analysis.html import html_report
 from mmc_bench.analysis.summarise import label_free_agreement, select_by_label_free, summarize
 from mmc_bench.analysis.validity import OBJECTIVES
@@ -254,9 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-html", action="store_true", help="write the Markdown report only")
     parser.add_argument(
         "--section",
-        choices=["selection"],
+        choices=["selection", "choice"],
         default=None,
-        help="rewrite only this generated section of --out from ROOT (the rest of the report is kept)",
+        help="rewrite only this generated section of --out from ROOT (the rest of the report is kept): "
+        "selection (per-run label-free keys), choice (searches' and auto's label-free choices against labels)",
     )
     args = parser.parse_args(argv)
     missing = [str(r) for r in args.roots if not r.is_dir()]
@@ -278,11 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     runs["variant"] = runs["variant"].str.replace(r"(^|,)missing_rate=[^,]*", "", regex=True).str.strip(",")
     runs["row"] = [f"{m} [{v}]" if v else m for m, v in zip(runs["method"], runs["variant"])]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    if args.section == "selection":
+    if args.section:
         current = args.out.read_text() if args.out.is_file() else "# Reproduction report\n"
-        text = replace_section(current, "selection", selection_section(runs, args.roots))
+        build = {"selection": selection_section, "choice": choice_section}[args.section]
+        text = replace_section(current, args.section, build(runs, args.roots))
         write_text_atomic(args.out, text)
-        print(f"section 'selection' of {args.out} rewritten")
+        print(f"section '{args.section}' of {args.out} rewritten")
     else:
         text = build_report(runs, load_paper_results(), args.roots)
         write_text_atomic(args.out, text)

@@ -15,8 +15,11 @@ collapsed, tight embedding scores high. These scores put every candidate on comm
   squared distance there is twice the number of partitions that separate them, so k-means groups the
   samples that the partitions put together: the co-association consensus (Fred & Jain 2005) without the
   n x n matrix.
-- **effective clusters**: exp(entropy of the cluster sizes), 1 for a collapse, K for equal sizes; a
-  partition with fewer than half of K effective clusters is a partial collapse.
+- **clusters in use**: clusters holding at least a tenth of an equal share (n / 10K samples), so that a few
+  stray samples do not make a cluster; a partition with fewer than half of K clusters in use is a partial
+  collapse. The **effective clusters**, exp(entropy of the cluster sizes), are reported beside it; they are
+  not the rule because they also fall for partitions that use every cluster with unequal sizes, as
+  unbalanced classes do.
 
 Nothing here reads labels.
 """
@@ -34,6 +37,8 @@ import pandas as pd
 HOPKINS_MIN = 0.7
 # Samples per silhouette and per Hopkins estimate (both are sampled with the caller's seed).
 SAMPLE = 2000
+# A cluster is in use when it holds at least this fraction of an equal share n / K.
+IN_USE_SHARE = 0.1
 # Components kept per view for the view spaces.
 VIEW_COMPONENTS = 50
 
@@ -46,9 +51,15 @@ def effective_clusters(labels: np.ndarray) -> float:
     return float(math.exp(-(shares * np.log(shares)).sum()))
 
 
+def clusters_in_use(labels: np.ndarray, n_clusters: int) -> int:
+    """Clusters holding at least IN_USE_SHARE of an equal share of the samples (n / K)."""
+    _, sizes = np.unique(labels, return_counts=True)
+    return int((sizes >= IN_USE_SHARE * len(labels) / n_clusters).sum())
+
+
 def partial_collapse(labels: np.ndarray, n_clusters: int) -> bool:
-    """Fewer than half of the requested clusters in effect (see :func:`effective_clusters`)."""
-    return effective_clusters(labels) < n_clusters / 2
+    """Fewer than half of the requested clusters in use (see :func:`clusters_in_use`)."""
+    return clusters_in_use(labels, n_clusters) < n_clusters / 2
 
 
 def stability(partitions: Sequence[np.ndarray]) -> dict[str, float]:
@@ -151,6 +162,27 @@ def silhouette_or_worst(features: np.ndarray, labels: np.ndarray, seed: int) -> 
     size = min(SAMPLE, len(labels))
     return float(silhouette_score(features, labels, sample_size=size if size < len(labels) else None,
                                   random_state=seed))  # fmt: skip
+
+
+def view_silhouette(
+    views: Sequence[object], mask: np.ndarray, labels: np.ndarray, seed: int = 0
+) -> float | None:
+    """The mean silhouette of one partition over the dataset's views that show cluster structure (each view
+    on the samples that have it, reduced as in :func:`view_spaces`; Hopkins at least HOPKINS_MIN, or every
+    view when none does). The spaces do not depend on the run, so unlike a run's own silhouette this
+    compares runs with different hyper-parameters; None when no view has two clusters."""
+    values, structured = [], []
+    for v, view in enumerate(views):
+        rows = np.flatnonzero(mask[:, v])
+        space = view_spaces([view[rows]], ["v"], seed)["view:v"]
+        if len(np.unique(labels[rows])) < 2:
+            continue
+        values.append(silhouette_or_worst(space, labels[rows], seed))
+        structured.append(hopkins(space, seed) >= HOPKINS_MIN)
+    if not values:
+        return None
+    kept = [x for x, ok in zip(values, structured) if ok] or values
+    return float(np.mean(kept))
 
 
 def cross_space_scores(

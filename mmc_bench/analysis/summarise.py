@@ -12,7 +12,9 @@ from mmc_bench.analysis.validity import OBJECTIVES
 DEFAULT_METRICS = ("acc", "nmi", "ari", "purity")
 
 
-PROTOCOLS = ("mean", "best-loss", "both", *(f"select:{k}" for k in OBJECTIVES))
+# Criteria that score a configuration against the other candidates (mmc_bench.analysis.choose), not one run.
+CANDIDATE_CRITERIA = ("cross_space", "consensus", "stability")
+PROTOCOLS = ("mean", "best-loss", "both", *(f"select:{k}" for k in (*OBJECTIVES, *CANDIDATE_CRITERIA)))
 
 
 SIGNIFICANCE_LEVEL = 0.05
@@ -24,17 +26,17 @@ def summarize(runs: pd.DataFrame, metrics: list[str], protocol: str) -> pd.DataF
     ``mean``: mean and sample std over completed seeds. ``best-loss``: the completed seed with the lowest
     final training loss (ties to the lowest seed) — selected by loss, never by a metric. ``both``: the two
     stacked, best-loss rows labelled as such. ``select:KEY``: per method and dataset, the one run (any
-    configuration, any seed) with the best label-free KEY, stacked under the mean rows.
+    configuration, any seed) with the best label-free KEY, stacked under the mean rows; for a criterion
+    that compares configurations (``CANDIDATE_CRITERIA``) the chosen configuration's mean over its seeds.
     """
     if protocol == "both":
         best = summarize(runs, metrics, "best-loss")
         best["row"] = best["row"] + " (best-loss)"
         return pd.concat([summarize(runs, metrics, "mean"), best], ignore_index=True)
     if protocol.startswith("select:"):
-        return pd.concat(
-            [summarize(runs, metrics, "mean"), select_by_label_free(runs, metrics, protocol[7:])],
-            ignore_index=True,
-        )
+        key = protocol[7:]
+        select = select_configuration if key in CANDIDATE_CRITERIA else select_by_label_free
+        return pd.concat([summarize(runs, metrics, "mean"), select(runs, metrics, key)], ignore_index=True)
     out = []
     for (row, column), cell in runs.groupby(["row", "column"], sort=True):
         done = cell[cell["status"] == "completed"]
@@ -96,6 +98,25 @@ def select_by_label_free(runs: pd.DataFrame, metrics: list[str], key: str) -> pd
         row = f"{method} (select: {key})"
         failed = int((cell["status"] != "completed").sum())
         out += _cells(cell.iloc[0], row, column, done, failed, metrics, f"select:{key}", chosen)
+    return pd.DataFrame(out)
+
+
+def select_configuration(runs: pd.DataFrame, metrics: list[str], key: str) -> pd.DataFrame:
+    """Per method and dataset column, the configuration that the candidate criterion ``key`` chooses among
+    the method's configurations (mmc_bench.analysis.choose; collapsed ones excluded), with the mean and std
+    of its seeds. Labels play no part in the choice."""
+    from mmc_bench.analysis.choose import select_dataset
+
+    out = []
+    for (method, column), cell in runs.groupby(["method", "column"], sort=True):
+        done = cell[cell["status"] == "completed"]
+        pick = select_dataset(done)["chosen"][key] if not done.empty else None
+        chosen = done[done["row"] == pick]
+        failed = int((cell["status"] != "completed").sum())
+        rows = _cells(
+            cell.iloc[0], f"{method} (select: {key})", column, chosen, failed, metrics, "mean", None
+        )
+        out += [dict(r, protocol=f"select:{key}", selected_variant=pick) for r in rows]
     return pd.DataFrame(out)
 
 

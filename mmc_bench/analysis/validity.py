@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmc_bench.analysis.selection import effective_clusters, partial_collapse
+from mmc_bench.analysis.selection import clusters_in_use, effective_clusters, partial_collapse
 
 # Silhouette is O(n^2 d): above this many samples it is computed on a seeded sample of this size.
 SILHOUETTE_SAMPLE = 4000
@@ -25,16 +25,25 @@ OBJECTIVES = {
     "davies_bouldin": False,
     "final_loss": False,
     "size_entropy": True,
+    "view_silhouette": True,
 }
 LABEL_BASED_OBJECTIVES = {"acc": True, "nmi": True, "ari": True}
 # The label-free block of metrics.json that summaries and tables show (never ranked against label scores).
-LABEL_FREE_SCORES = ("silhouette", "calinski_harabasz", "davies_bouldin", "size_entropy", "clusters_used")
+LABEL_FREE_SCORES = (
+    "silhouette",
+    "view_silhouette",
+    "calinski_harabasz",
+    "davies_bouldin",
+    "size_entropy",
+    "clusters_used",
+)
 
 
 def cluster_usage(labels: np.ndarray, n_clusters: int | None = None) -> dict[str, float | int | bool]:
     """How many clusters hold a sample, the largest one's share, whether all fell in one, the entropy of the
     cluster sizes normalised by log(clusters used) (1 = equal sizes), the effective number of clusters
-    (exp of that entropy) and, given K, whether fewer than K / 2 are in effect (a partial collapse)."""
+    (exp of that entropy) and, given K, the clusters in use and whether fewer than K / 2 are (a partial
+    collapse; mmc_bench.analysis.selection)."""
     _, sizes = np.unique(labels, return_counts=True)
     shares = sizes / sizes.sum()
     entropy = float(-(shares * np.log(shares)).sum())
@@ -46,6 +55,7 @@ def cluster_usage(labels: np.ndarray, n_clusters: int | None = None) -> dict[str
         "effective_clusters": effective_clusters(labels),
     }
     if n_clusters is not None:
+        usage["clusters_in_use"] = clusters_in_use(labels, n_clusters)
         usage["partial_collapse"] = partial_collapse(labels, n_clusters)
     return usage
 

@@ -1,11 +1,13 @@
-"""`mmc-bench auto dataset=... [budget=quick|standard]`: a portfolio of methods on one dataset, then one
-label-free choice among them.
+"""`mmc-bench auto dataset=... [budget=quick|standard|thorough]`: a portfolio of methods on one dataset, then
+one label-free choice among them.
 
 The portfolio is every registered method that supports the run's setting (k-means and spectral clustering
-among them; ``methods=A,B`` limits it), each a Hydra multirun over the budget's seeds (``quick``: each method's quick schedule, 3
-seeds; ``standard``: the YAML defaults, 5 seeds), launched one after another with the command's other
-overrides (so ``hydra/launcher=joblib`` runs each method's seeds in parallel, ``submitit_slurm`` on a
-cluster). A finished run is skipped, so the same command continues an interrupted portfolio. The choice
+among them; ``methods=A,B`` limits it), each a Hydra multirun over the budget's seeds: ``quick``, each
+method's quick schedule and 3 seeds; ``standard``, the YAML defaults and 5 seeds; ``thorough``, standard
+and, for each method with a search space in conf/hparams_search/, a label-free search of SEARCH_TRIALS
+trials that join the candidates. They run one after another with the command's other overrides (so
+``hydra/launcher=joblib`` runs each method's seeds in parallel, ``submitit_slurm`` on a cluster). A
+finished run is skipped, so the same command continues an interrupted portfolio. The choice
 (mmc_bench.analysis.choose): candidates with a collapsed run are excluded, and the one whose runs agree
 most with the consensus of all runs (NMI) is chosen; its seeds' consensus partition is the answer.
 
@@ -29,7 +31,13 @@ import pandas as pd
 from mmc_bench.errors import UserError
 from mmc_bench.run.storage import write_atomic, write_json_atomic, write_text_atomic
 
-BUDGETS = {"quick": ("quick", [0, 1, 2]), "standard": (None, [0, 1, 2, 3, 4])}
+BUDGETS = {
+    "quick": ("quick", [0, 1, 2]),
+    "standard": (None, [0, 1, 2, 3, 4]),
+    "thorough": (None, [0, 1, 2, 3, 4]),
+}
+# Trials of each method's search at budget thorough (the first is the method's default).
+SEARCH_TRIALS = {"thorough": 8}
 # The label-free score auto chooses by (a column of choose.score_candidates, higher is better).
 CRITERION = "consensus"
 OWN_KEYS = ("budget", "hydra.run.dir")
@@ -55,7 +63,8 @@ def parse(args: list[str]) -> tuple[str, Path | None, list[str] | None, list[str
             passed.append(arg)
     if budget not in BUDGETS:
         raise UserError(
-            f"budget={budget} is not a budget; choose quick (short schedules, 3 seeds) or standard"
+            f"budget={budget} is not a budget; choose quick (short schedules, 3 seeds), standard (the "
+            "methods' schedules, 5 seeds) or thorough (standard and a search per method)"
         )
     return budget, out, methods, passed
 
@@ -101,17 +110,35 @@ def sweep_command(method: str, budget: str, runs: Path, overrides: list[str]) ->
     ]  # fmt: skip
 
 
+def search_command(method: str, budget: str, runs: Path, overrides: list[str]) -> list[str] | None:
+    """The budget's label-free search of ``method`` (its conf/hparams_search YAML), or None."""
+    import mmc_bench
+
+    trials = SEARCH_TRIALS.get(budget, 0)
+    space = Path(mmc_bench.__file__).parent / "conf" / "hparams_search" / f"{method}.yaml"
+    if not trials or not space.is_file():
+        return None
+    return [
+        sys.executable, "-m", "mmc_bench", f"hparams_search={method}", *overrides,
+        f"hydra.sweeper.n_trials={trials}", f"hydra.sweep.dir={runs / 'search' / method}",
+    ]  # fmt: skip
+
+
 def run_portfolio(methods: list[str], budget: str, runs: Path, overrides: list[str]) -> None:
     for i, method in enumerate(methods, 1):
-        command = sweep_command(method, budget, runs, overrides)
-        print(f"auto [{i}/{len(methods)}] {method}: {shlex.join(command[3:])}", flush=True)
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode == 130:
-            raise KeyboardInterrupt
-        summary = [line for line in result.stdout.splitlines() if line.startswith("sweep:")]
-        print(
-            f"auto [{i}/{len(methods)}] {method}: {summary[-1] if summary else 'exit ' + str(result.returncode)}"
-        )
+        commands = [
+            sweep_command(method, budget, runs, overrides),
+            search_command(method, budget, runs, overrides),
+        ]
+        for command in filter(None, commands):
+            print(f"auto [{i}/{len(methods)}] {method}: {shlex.join(command[3:])}", flush=True)
+            result = subprocess.run(command, capture_output=True, text=True)
+            if result.returncode == 130:
+                raise KeyboardInterrupt
+            summary = [line for line in result.stdout.splitlines() if line.startswith("sweep:")]
+            print(
+                f"auto [{i}/{len(methods)}] {method}: {summary[-1] if summary else 'exit ' + str(result.returncode)}"
+            )
 
 
 def decide(runs_dir: Path, seed: int = 0) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from hydra.utils import get_class, to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
 from mmc_bench import __version__, registry
+from mmc_bench.analysis.selection import view_silhouette
 from mmc_bench.analysis.validity import label_free_scores
 from mmc_bench.config import FigureFormat, Plots, Setting, Split, resume_mode, validate_run_config
 from mmc_bench.data.build import apply_split, load_dataset
@@ -190,11 +191,15 @@ def reference_baseline(setting: Setting) -> str | None:
 
 
 def label_free(data: MultiViewDataset, prediction: Prediction, final_loss: float | None, seed: int) -> dict:
-    """The label-free block of metrics.json, on the method's embedding or else the concatenated views."""
+    """The label-free block of metrics.json: indices on the method's embedding (or else the concatenated
+    views), and the partition's silhouette in the input views, which compares runs of any configuration."""
     k = data.n_clusters
     if prediction.embedding is not None:
-        return label_free_scores(prediction.embedding, prediction.labels, final_loss, seed, "embedding", k)
-    return label_free_scores(data.concatenated(), prediction.labels, final_loss, seed, "views", k)
+        block = label_free_scores(prediction.embedding, prediction.labels, final_loss, seed, "embedding", k)
+    else:
+        block = label_free_scores(data.concatenated(), prediction.labels, final_loss, seed, "views", k)
+    block["view_silhouette"] = view_silhouette(data.views, data.mask, prediction.labels)
+    return block
 
 
 def warn_if_collapsed(name: str, block: dict[str, Any], n_clusters: int) -> None:
@@ -205,9 +210,9 @@ def warn_if_collapsed(name: str, block: dict[str, Any], n_clusters: int) -> None
         )
     elif block.get("partial_collapse"):
         console.warning(
-            "%s used about %.1f of the K=%d clusters (%d hold a sample; partial collapse, flagged in metrics.json)",
+            "%s used %d of the K=%d clusters (%d hold a sample; partial collapse, flagged in metrics.json)",
             name,
-            block["effective_clusters"],
+            block["clusters_in_use"],
             n_clusters,
             block["clusters_used"],
         )

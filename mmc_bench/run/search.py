@@ -116,6 +116,40 @@ def run_study(
         remaining -= len(trials)
 
 
+def default_point(config: Any, space: Mapping[str, Any]) -> dict[str, Any]:
+    """The composed configuration's value of every searched key (the method's defaults, or a value the
+    command line set before the sweep), for the study's first trial; keys with no value are left out."""
+    from omegaconf import OmegaConf
+
+    point = {}
+    for key, dist in space.items():
+        value = OmegaConf.select(config, key.removeprefix("+"), default=None)
+        if value is None:
+            continue
+        if hasattr(dist, "choices"):
+            if value in dist.choices:
+                point[key] = value
+        else:
+            point[key] = (
+                int(value) if isinstance(dist.low, int) and float(value).is_integer() else float(value)
+            )
+    return point
+
+
+def select_trials(folder: Path) -> None:
+    """The label-free choice among the completed trials (mmc_bench.analysis.choose), written to
+    ``folder/selection``. The cross-space and consensus scores need every candidate, so they are computed
+    here, after the trials, not in one trial's objective."""
+    from mmc_bench.analysis import choose
+
+    try:
+        choose.main([str(folder), "--quiet"])
+    except Exception as exc:  # noqa: BLE001 - the trials and the study are kept whatever the choice does
+        log.warning(
+            "the label-free choice among the trials failed (%s); run mmc-bench-select %s", exc, folder
+        )
+
+
 def write_results(study: Any, folder: Path) -> None:
     """The best trial so far (by the label-free objective) beside the study, as Hydra's Optuna sweeper did."""
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
