@@ -18,7 +18,7 @@ Labels enter after every choice is fixed: the choices are those of ``select_data
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ def fixed_overrides(trials: pd.DataFrame) -> str:
     return ",".join(sorted(common))
 
 
-@lru_cache(maxsize=None)
+@cache
 def method_config(run_dir: str) -> str:
     """A run's resolved method configuration (config.yaml), as a key: runs with the same key are seeds of
     one configuration however their overrides were written."""
