@@ -144,6 +144,14 @@ def validate_run_config(cfg: DictConfig) -> None:
     resume_mode(cfg.resume)
 
 
+class MissingScheme(str, Enum):
+    per_view = "per_view"  # each droppable view of each sample is lost with probability missing_rate
+    per_sample = "per_sample"  # a missing_rate share of the samples each lose one droppable view (COMPLETER)
+
+    def __str__(self) -> str:
+        return self.value
+
+
 class Setting(str, Enum):
     paired = "paired"
     mixed = "mixed"
@@ -224,6 +232,9 @@ class DatasetConfig:
     n_clusters: Optional[int] = ranged(None, 2)
     # Names of the views in messages and metrics.json (default: the file's, else view_V).
     view_names: Optional[list[str]] = None
+    # The views to use, in this order (0-based indices of the data's views, e.g. [1, 2]); null: all of them.
+    # view_dims, view_names and n_samples describe the data before the choice; preprocess the chosen views.
+    views: Optional[list[int]] = None
     # One entry per view, or one entry for all views; steps joined by '+': none, standardize, minmax, l2, pca:D.
     preprocess: list[str] = field(default_factory=lambda: ["none"])
     # auto: the file's published split when it has one; none; published; stratified (seeded).
@@ -269,6 +280,9 @@ class RunConfig:
     setting: Setting = Setting.paired
     # Chance that each droppable view of a sample is lost, with setting=incomplete.
     missing_rate: float = ranged(0.0, 0, 1, high_open=True)
+    # per_view: each droppable view lost with probability missing_rate; per_sample: that share of the samples
+    # is incomplete, each losing one droppable view (the definition of COMPLETER and most incomplete-view papers).
+    missing_scheme: MissingScheme = MissingScheme.per_view
     # Views that the incomplete setting may drop (all when null).
     missing_views: Optional[list[int]] = None
     # A sweep's folder under outputs/sweeps/.

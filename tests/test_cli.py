@@ -211,3 +211,28 @@ def test_methods_never_receive_labels(tmp_path, monkeypatch):
     cfg = compose_config("method=kmeans", "dataset=synthetic")
     record = run_experiment(cfg, tmp_path)
     assert seen == [None, None] and record["acc"] > 0.9  # scored with labels the method never saw
+
+
+def test_dataset_views_on_a_users_file(tmp_path):
+    """COMPLETER's papers run two of a file's three views: dataset.views picks and orders them."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    views = {f"view_{v}": rng.normal(size=(40, 3 + v)) for v in range(3)}
+    np.savez(tmp_path / "three.npz", labels=np.repeat([0, 1], 20), **views)
+    ok = run_cli(
+        "method=kmeans",
+        "dataset=file",
+        "dataset.path=three.npz",
+        "dataset.views=[2,1]",
+        "hydra.run.dir=r",
+        cwd=tmp_path,
+    )
+    assert ok.returncode == 0, ok.stderr
+    record = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert record["view_dims"] == [5, 4] and record["view_names"] == ["view_2", "view_1"]
+    bad = run_cli(
+        "method=kmeans", "dataset=file", "dataset.path=three.npz", "dataset.views=[0,3]", cwd=tmp_path
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "dataset.views names view 3, but" in bad.stderr and "has views 0..2" in bad.stderr

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mmc_bench.config import DatasetConfig, Setting, Split
+from mmc_bench.config import DatasetConfig, MissingScheme, Setting, Split
 from mmc_bench.data.build import apply_split, load_dataset
 from mmc_bench.data.preprocess import preprocess_views
 from mmc_bench.data.settings import apply_setting
@@ -97,3 +97,53 @@ def test_preprocessing_keeps_absent_views_zero():
     out = preprocess_views(data, ["standardize"])
     for v in range(3):
         assert np.all(out.dense_view(v)[~out.mask[:, v]] == 0)
+
+
+def test_per_sample_scheme_makes_exactly_that_share_incomplete():
+    data = synthetic(n=400, dims=(6, 5))
+    a = apply_setting(data, Setting.incomplete, seed=1, missing_rate=0.3, scheme=MissingScheme.per_sample)
+    assert (~a.mask.all(axis=1)).sum() == 120 and a.mask.any(axis=1).all()
+    # two views: an incomplete sample keeps exactly one, each view lost about equally often
+    assert (a.mask.sum(axis=1) >= 1).all() and abs((~a.mask[:, 0]).sum() - 60) < 25
+    b = apply_setting(data, Setting.incomplete, seed=1, missing_rate=0.3, scheme=MissingScheme.per_sample)
+    np.testing.assert_array_equal(a.mask, b.mask)
+    only_1 = apply_setting(
+        data, Setting.incomplete, seed=1, missing_rate=0.5, missing_views=[1], scheme=MissingScheme.per_sample
+    )
+    assert only_1.mask[:, 0].all() and (~only_1.mask[:, 1]).sum() == 200
+    assert np.all(only_1.dense_view(1)[~only_1.mask[:, 1]] == 0)
+
+
+def test_per_sample_scheme_with_three_views_drops_one_view_of_each_chosen_sample():
+    a = apply_setting(synthetic(n=300), Setting.incomplete, seed=0, missing_rate=0.5, scheme="per_sample")
+    assert sorted(np.unique(a.mask.sum(axis=1))) == [2, 3] and (a.mask.sum(axis=1) == 2).sum() == 150
+
+
+def test_dataset_views_chooses_and_orders_views():
+    cfg = DatasetConfig(
+        name="synthetic", source="synthetic", n_samples=50, view_dims=[6, 5, 4], n_clusters=4, views=[2, 0]
+    )
+    data = load_dataset(cfg, data_dir=None)
+    full = synthetic(n=50)
+    assert data.view_dims == [4, 6] and data.view_names == ["view_2", "view_0"] and data.mask.shape == (50, 2)
+    np.testing.assert_array_equal(data.dense_view(0), full.dense_view(2))
+
+
+@pytest.mark.parametrize(
+    "views, message",
+    [
+        (
+            [3],
+            r"dataset.views names view 3, but synthetic dataset has views 0..2; choose indices from that range",
+        ),
+        ([-1], r"names view -1"),
+        ([0, 0], r"dataset.views=\[0, 0\] names a view twice; name each view once"),
+        ([], r"dataset.views=\[\] chooses no view"),
+    ],
+)
+def test_dataset_views_out_of_range_is_one_sentence(views, message):
+    cfg = DatasetConfig(
+        name="synthetic", source="synthetic", n_samples=50, view_dims=[6, 5, 4], n_clusters=4, views=views
+    )
+    with pytest.raises(UserError, match=message):
+        load_dataset(cfg, data_dir=None)

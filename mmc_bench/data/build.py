@@ -27,9 +27,11 @@ def load_dataset(cfg: DatasetConfig, data_dir: Path) -> MultiViewDataset:
     n_clusters = _n_clusters(cfg, raw.labels, where)
     names = list(cfg.view_names or raw.view_names or [f"view_{v}" for v in range(len(views))])
     _check_spec(cfg, views, names, where)
-    views = check_values(views, names, n_clusters, where, NonFinite(cfg.on_nonfinite))
     mask = np.ones((n, len(views)), bool) if raw.mask is None else raw.mask
     check_mask(mask, n, len(views), where)
+    chosen = chosen_views(cfg.views, len(views), where)
+    views, names, mask = [views[v] for v in chosen], [names[v] for v in chosen], mask[:, chosen]
+    views = check_values(views, names, n_clusters, where, NonFinite(cfg.on_nonfinite))
     return MultiViewDataset(
         name=cfg.name,
         views=views,
@@ -39,6 +41,24 @@ def load_dataset(cfg: DatasetConfig, data_dir: Path) -> MultiViewDataset:
         view_names=names,
         is_train=raw.is_train,
     )
+
+
+def chosen_views(views: list[int] | None, n_views: int, where: str) -> list[int]:
+    """The indices dataset.views names (all views when null), checked against the data's view count."""
+    if views is None:
+        return list(range(n_views))
+    chosen = [int(v) for v in views]
+    if not chosen:
+        raise UserError("dataset.views=[] chooses no view; name at least one, e.g. dataset.views=[0,1], or null")
+    for v in chosen:
+        if not 0 <= v < n_views:
+            raise UserError(
+                f"dataset.views names view {v}, but {where} has views 0..{n_views - 1}; "
+                f"choose indices from that range"
+            )
+    if len(set(chosen)) != len(chosen):
+        raise UserError(f"dataset.views={chosen} names a view twice; name each view once")
+    return chosen
 
 
 def _read_raw(cfg: DatasetConfig, data_dir: Path) -> tuple[str, RawArrays]:

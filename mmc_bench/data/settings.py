@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from mmc_bench.config import Setting
+from mmc_bench.config import MissingScheme, Setting
 from mmc_bench.data.dataset import MultiViewDataset, zero_absent
 from mmc_bench.errors import UserError
 
@@ -19,6 +19,7 @@ def apply_setting(
     seed: int,
     missing_rate: float = 0.0,
     missing_views: list[int] | None = None,
+    scheme: MissingScheme = MissingScheme.per_view,
 ) -> MultiViewDataset:
     """Draw the view-presence mask of ``setting`` with the run's seed and zero what is absent."""
     setting = Setting(setting)
@@ -32,7 +33,8 @@ def apply_setting(
     if setting == Setting.mixed:
         mask = mixed_mask(data.mask, rng)
     else:
-        mask = incomplete_mask(data.mask, missing_rate, missing_views, rng)
+        draw = incomplete_mask if MissingScheme(scheme) == MissingScheme.per_view else per_sample_mask
+        mask = draw(data.mask, missing_rate, missing_views, rng)
     views = [zero_absent(view, mask[:, v]) for v, view in enumerate(data.views)]
     return replace(data, views=views, mask=mask)
 
@@ -55,13 +57,7 @@ def incomplete_mask(
 ) -> np.ndarray:
     """Each droppable view is lost with probability ``missing_rate``; every sample keeps at least one view."""
     n, n_views = present.shape
-    if not 0.0 <= missing_rate < 1.0:
-        raise UserError(f"missing_rate={missing_rate} is out of range; use a value in [0, 1)")
-    droppable = np.zeros(n_views, bool)
-    for v in missing_views if missing_views is not None else range(n_views):
-        if not 0 <= v < n_views:
-            raise UserError(f"missing_views names view {v}, but the dataset has views 0..{n_views - 1}")
-        droppable[v] = True
+    droppable = _droppable(n_views, missing_rate, missing_views)
     dropped = (rng.random((n, n_views)) < missing_rate) & droppable[None, :]
     mask = present & ~dropped
     empty = ~mask.any(axis=1)
@@ -70,3 +66,30 @@ def incomplete_mask(
         scores = np.where(present[empty], rng.random((int(empty.sum()), n_views)), -1.0)
         mask[np.flatnonzero(empty), scores.argmax(axis=1)] = True
     return mask
+
+
+def per_sample_mask(
+    present: np.ndarray, missing_rate: float, missing_views: list[int] | None, rng: np.random.Generator
+) -> np.ndarray:
+    """round(missing_rate * n) samples drawn without replacement each lose one droppable view, uniformly,
+    among those they have and can lose without losing every view; the rest keep all their views."""
+    n, n_views = present.shape
+    droppable = _droppable(n_views, missing_rate, missing_views)
+    mask = present.copy()
+    chosen = rng.choice(n, size=round(missing_rate * n), replace=False)
+    can_lose = present[chosen] & droppable[None, :] & (present[chosen].sum(axis=1) > 1)[:, None]
+    scores = np.where(can_lose, rng.random((len(chosen), n_views)), -1.0)
+    losing = can_lose.any(axis=1)
+    mask[chosen[losing], scores[losing].argmax(axis=1)] = False
+    return mask
+
+
+def _droppable(n_views: int, missing_rate: float, missing_views: list[int] | None) -> np.ndarray:
+    if not 0.0 <= missing_rate < 1.0:
+        raise UserError(f"missing_rate={missing_rate} is out of range; use a value in [0, 1)")
+    droppable = np.zeros(n_views, bool)
+    for v in missing_views if missing_views is not None else range(n_views):
+        if not 0 <= v < n_views:
+            raise UserError(f"missing_views names view {v}, but the dataset has views 0..{n_views - 1}")
+        droppable[v] = True
+    return droppable

@@ -55,3 +55,9 @@ def ddc_simplex(assignments: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor
     corners = torch.eye(k, device=assignments.device, dtype=assignments.dtype)
     closeness = torch.exp(-torch.cdist(assignments, corners).pow(2))
     return cs_divergence(closeness, kernel)
+
+
+def ddc_sample_orthogonality(assignments: torch.Tensor) -> torch.Tensor:
+    """DDC term 2 as DDC (and SiMVC/CoMVC) define it: mean off-diagonal entry of A A^T over the n samples
+    (EAMC uses the flipped form over clusters, :func:`ddc_orthogonality`)."""
+    return _upper_mean(assignments @ assignments.T)

@@ -20,7 +20,7 @@ from typing import Any
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
-from mmc_bench.config import Source, compile_mode
+from mmc_bench.config import MissingScheme, Source, compile_mode
 from mmc_bench.data.build import locate_file
 from mmc_bench.run.storage import file_sha256
 
@@ -52,6 +52,8 @@ def run_identity(cfg: DictConfig, device_type: str) -> dict[str, Any]:
         "missing_views": None if cfg.missing_views is None else list(cfg.missing_views),
         "seed": cfg.seed,
     }
+    if cfg.missing_scheme != MissingScheme.per_view:  # earlier runs (per_view only) keep their hash
+        settings["missing_scheme"] = str(cfg.missing_scheme)
     if compile_mode(cfg.compile) != "auto":  # compiled kernels round differently (auto runs keep their hash)
         settings["compile"] = compile_mode(cfg.compile)
     canonical = json.dumps(settings, sort_keys=True, default=str)

@@ -21,7 +21,15 @@ from omegaconf import DictConfig, OmegaConf
 from mmc_bench import __version__, registry
 from mmc_bench.analysis.selection import view_silhouette
 from mmc_bench.analysis.validity import label_free_scores
-from mmc_bench.config import FigureFormat, Plots, Setting, Split, resume_mode, validate_run_config
+from mmc_bench.config import (
+    FigureFormat,
+    MissingScheme,
+    Plots,
+    Setting,
+    Split,
+    resume_mode,
+    validate_run_config,
+)
 from mmc_bench.data.build import apply_split, load_dataset
 from mmc_bench.data.dataset import MultiViewDataset
 from mmc_bench.data.preprocess import preprocess_views
@@ -54,6 +62,7 @@ def prepare_dataset(cfg: DictConfig) -> MultiViewDataset:
         cfg.seed,
         missing_rate=cfg.missing_rate,
         missing_views=None if cfg.missing_views is None else list(cfg.missing_views),
+        scheme=MissingScheme(cfg.missing_scheme),
     )
     check_views_present(data, cfg)
     return preprocess_views(data, preprocess_specs(cfg, data.n_views))
