@@ -20,7 +20,9 @@ SHARED = ("run/engine.py", "run/runner.py", "run/app.py", "run/tracking.py", "co
           "analysis/plots.py", "analysis/report.py", "analysis/aggregate.py", "analysis/collect.py",
           "analysis/summarise.py", "analysis/render.py", "analysis/compare.py", "analysis/latex.py",
           "analysis/html.py", "analysis/choose.py")  # fmt: skip
-METHOD_NAMES = re.compile(r"\b(eamc|dm2c|dmim|cmmc|jecl|dec|kmeans|spectral|simvc|comvc|completer)\b", re.IGNORECASE)
+METHOD_NAMES = re.compile(
+    r"\b(eamc|dm2c|dmim|cmmc|jecl|dec|kmeans|spectral|simvc|comvc|completer)\b", re.IGNORECASE
+)
 
 
 def import_cycles(package: str) -> list[list[str]]:

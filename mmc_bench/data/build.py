@@ -49,7 +49,9 @@ def chosen_views(views: list[int] | None, n_views: int, where: str) -> list[int]
         return list(range(n_views))
     chosen = [int(v) for v in views]
     if not chosen:
-        raise UserError("dataset.views=[] chooses no view; name at least one, e.g. dataset.views=[0,1], or null")
+        raise UserError(
+            "dataset.views=[] chooses no view; name at least one, e.g. dataset.views=[0,1], or null"
+        )
     for v in chosen:
         if not 0 <= v < n_views:
             raise UserError(
