@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from mmc_bench.analysis.collect import collect_runs
 from mmc_bench.analysis.summarise import summarize
@@ -92,11 +93,22 @@ def test_keys_that_never_change_a_result_leave_the_identity_alone(override):
 @pytest.mark.parametrize(
     "override, difference",
     [("seed=1", "settings"), ("method.n_init=3", "settings"), ("dataset.noise=2", "settings"),
-     ("setting=incomplete", "settings")],
+     ("setting=incomplete", "settings"), ("dataset.views=[1,0]", "settings")],
 )  # fmt: skip
 def test_keys_that_change_a_result_change_the_identity(override, difference):
     extra = ["missing_rate=0.2"] if override.startswith("setting=") else []
     assert difference in " ".join(identity_differences(identity(), identity(override, *extra)))
+
+
+def test_keys_added_with_their_old_behaviour_keep_earlier_runs_hashes():
+    """dataset.views and missing_scheme came later: at their defaults a run hashes as it did before them."""
+    typed = compose_config("method=kmeans", "dataset=synthetic", "setting=incomplete", "missing_rate=0.2")
+    cfg = OmegaConf.create(OmegaConf.to_container(typed))  # untyped, so a key can go as in an older config
+    del cfg.dataset["views"]
+    before = run_identity(cfg, "cpu")["settings_sha256"]
+    now = identity("setting=incomplete", "missing_rate=0.2", "dataset.views=null", "missing_scheme=per_view")
+    per_sample = identity("setting=incomplete", "missing_rate=0.2", "missing_scheme=per_sample")
+    assert now["settings_sha256"] == before != per_sample["settings_sha256"]
 
 
 def test_the_device_type_is_part_of_the_identity():

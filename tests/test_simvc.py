@@ -140,3 +140,17 @@ def test_comvc_refusals_are_one_sentence():
         CoMVC(n_clusters=3, epochs=1, negative_ratio=-1).fit_dataset(synthetic(dims=(6, 5, 4)))
     with pytest.raises(UserError, match="must be -1 .* or above 0"):
         CoMVC(n_clusters=3, epochs=1, negative_ratio=-0.5).fit_dataset(synthetic())
+
+
+def test_no_gradient_clip_by_default_as_the_reference_effectively_runs():
+    """The reference's clip never acts (its parameter generator is spent by Adam): the default clip_norm=0 must
+    train exactly as an unreachable clip does, and a tight clip must change the weights."""
+
+    def weights(**clip):
+        method = SiMVC(n_clusters=3, epochs=2, encoder_layers=(16,), batch_size=40, random_state=0, **clip)
+        method.fit_dataset(synthetic(), Trainer(RunLog()))
+        return torch.cat([p.detach().flatten() for p in method.net.parameters()])
+
+    default = weights()
+    assert torch.equal(default, weights(clip_norm=1e12))
+    assert not torch.allclose(default, weights(clip_norm=1e-3))

@@ -22,7 +22,7 @@ from mmc_bench.errors import UserError
 from mmc_bench.methods.base import ClusteringMethod, Prediction, keeps_embedding, schedules
 from mmc_bench.methods.schemas.eamc import Checkpoint, DiscriminatorLoss, EAMCConfig, EncoderKind, KernelInput
 from mmc_bench.nn.blocks import ConvEncoder, he_init, mlp
-from mmc_bench.nn.kernels import ddc_cs_separation, ddc_orthogonality, ddc_simplex, gaussian_kernel
+from mmc_bench.nn.kernels import ddc_terms, gaussian_kernel
 from mmc_bench.nn.losses import SaturatingBCE, WeightedLoss
 from mmc_bench.nn.training import (
     adam,
@@ -137,25 +137,14 @@ def discriminator_loss(
     return total
 
 
-def _ddc1(t: dict[str, Any]) -> torch.Tensor:
-    return ddc_cs_separation(t["assignments"], t["kernel"])
-
-
-def _ddc2(t: dict[str, Any]) -> torch.Tensor:
-    return ddc_orthogonality(t["assignments"])
-
-
-def _ddc3(t: dict[str, Any]) -> torch.Tensor:
-    return ddc_simplex(t["assignments"], t["kernel"])
-
-
 def generator_loss(cfg: EAMCConfig) -> WeightedLoss:
     """ddc1 + ddc2 + ddc3 + att + gamma * gen; a switched-off ablation term has weight 0 and is never computed."""
+    ddc = ddc_terms(sample_level=False)
     return WeightedLoss(
         {
-            "ddc1": (_ddc1, float(cfg.ddc1)),
-            "ddc2": (_ddc2, float(cfg.ddc2)),
-            "ddc3": (_ddc3, float(cfg.ddc3)),
+            "ddc1": (ddc["ddc1"], float(cfg.ddc1)),
+            "ddc2": (ddc["ddc2"], float(cfg.ddc2)),
+            "ddc3": (ddc["ddc3"], float(cfg.ddc3)),
             "att": (_kernel_alignment, float(cfg.attention)),
             "gen": (_generator_term, cfg.gamma if cfg.adversarial else 0.0),
         }

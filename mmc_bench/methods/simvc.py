@@ -4,7 +4,7 @@ Multi-view Clustering", CVPR 2021).
 SiMVC: one encoder per view, a weighted mean of the views' representations with learned softmax weights,
 and the DDC clustering module trained with DDC's three terms. CoMVC adds a contrastive alignment of the
 views' representations whose negatives are drawn from other predicted clusters, scaled by the smallest
-fusion weight. Defaults follow the authors' code (DanielTrosten/mvc): Adam 1e-3, clip 5, batch 100,
+fusion weight. Defaults follow the authors' code (DanielTrosten/mvc): Adam 1e-3 (no effective gradient clip), batch 100,
 100 epochs, the evaluated state with the lowest DDC term 1 kept.
 """
 
@@ -32,7 +32,7 @@ from mmc_bench.methods.schemas.simvc import (
 )
 from mmc_bench.nn.blocks import he_init, mlp
 from mmc_bench.nn.contrastive import nt_xent
-from mmc_bench.nn.kernels import ddc_cs_separation, ddc_sample_orthogonality, ddc_simplex, gaussian_kernel
+from mmc_bench.nn.kernels import ddc_terms, gaussian_kernel
 from mmc_bench.nn.losses import WeightedLoss
 from mmc_bench.nn.training import adam, epoch_batches, full_batches, means_of, optimizer_step, rows_in_chunks
 from mmc_bench.run.engine import FitContext, Phase
@@ -108,18 +108,6 @@ def _out_dim(encoder: nn.Module) -> int:
     return encoder.out_dim if isinstance(encoder, ImageEncoder) else encoder[-2].out_features
 
 
-def _ddc1(t: dict[str, Any]) -> torch.Tensor:
-    return ddc_cs_separation(t["assignments"], t["kernel"])
-
-
-def _ddc2(t: dict[str, Any]) -> torch.Tensor:
-    return ddc_sample_orthogonality(t["assignments"])
-
-
-def _ddc3(t: dict[str, Any]) -> torch.Tensor:
-    return ddc_simplex(t["assignments"], t["kernel"])
-
-
 def positive_pairs(n_views: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(anchor, positive) row indices into the V*n stacked representations: sample i of view v against
     sample i of every other view w, both directions: V(V-1)n pairs."""
@@ -169,7 +157,7 @@ def _contrast(t: dict[str, Any]) -> torch.Tensor:
 
 
 def ddc_loss(contrastive_weight: float = 0.0) -> WeightedLoss:
-    terms = {"ddc1": (_ddc1, 1.0), "ddc2": (_ddc2, 1.0), "ddc3": (_ddc3, 1.0)}
+    terms = {name: (term, 1.0) for name, term in ddc_terms(sample_level=True).items()}
     return WeightedLoss({**terms, "contrast": (_contrast, contrastive_weight)})
 
 
@@ -213,7 +201,8 @@ class SiMVC(ClusteringMethod):
         self.net.train()
         for index in epoch_batches(len(self.views[0]), cfg.batch_size, self.order, True, self.device_):
             total, terms, weights = self._terms([v[index] for v in self.views])
-            optimizer_step(self.optimizer, total, clip=(self.net.parameters(), cfg.clip_norm))
+            clip = (self.net.parameters(), cfg.clip_norm) if cfg.clip_norm else None
+            optimizer_step(self.optimizer, total, clip=clip)
             yield {"total": total, **terms, **{f"w_view{v}": w for v, w in enumerate(weights.detach())}}
         if (epoch + 1) % cfg.eval_interval == 0 or epoch == cfg.epochs - 1:
             evaluated = self.evaluate_loss(self.views)

@@ -1,6 +1,9 @@
-"""Gaussian kernels, the Cauchy-Schwarz divergence and the DDC clustering terms (EAMC, DDC)."""
+"""Gaussian kernels, the Cauchy-Schwarz divergence and the DDC clustering terms (EAMC, SiMVC, CoMVC)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -61,3 +64,27 @@ def ddc_sample_orthogonality(assignments: torch.Tensor) -> torch.Tensor:
     """DDC term 2 as DDC (and SiMVC/CoMVC) define it: mean off-diagonal entry of A A^T over the n samples
     (EAMC uses the flipped form over clusters, :func:`ddc_orthogonality`)."""
     return _upper_mean(assignments @ assignments.T)
+
+
+# DDC's terms as named loss terms of a step's tensors: "assignments" (n x K) and "kernel" (the Gaussian
+# kernel of the clustering module's hidden layer). Module-level functions, so that a method holding them pickles.
+def _separation_term(t: dict[str, Any]) -> torch.Tensor:
+    return ddc_cs_separation(t["assignments"], t["kernel"])
+
+
+def _cluster_orthogonality_term(t: dict[str, Any]) -> torch.Tensor:
+    return ddc_orthogonality(t["assignments"])
+
+
+def _sample_orthogonality_term(t: dict[str, Any]) -> torch.Tensor:
+    return ddc_sample_orthogonality(t["assignments"])
+
+
+def _simplex_term(t: dict[str, Any]) -> torch.Tensor:
+    return ddc_simplex(t["assignments"], t["kernel"])
+
+
+def ddc_terms(sample_level: bool) -> dict[str, Callable[[dict[str, Any]], torch.Tensor]]:
+    """{"ddc1", "ddc2", "ddc3"}: term 2 over samples (DDC, SiMVC/CoMVC) or over clusters (EAMC)."""
+    orthogonality = _sample_orthogonality_term if sample_level else _cluster_orthogonality_term
+    return {"ddc1": _separation_term, "ddc2": orthogonality, "ddc3": _simplex_term}

@@ -44,6 +44,8 @@ def run_identity(cfg: DictConfig, device_type: str) -> dict[str, Any]:
     dataset = OmegaConf.to_container(cfg.dataset, resolve=True)
     for key in LOCATION_KEYS:
         dataset.pop(key, None)
+    if dataset.get("views") is None:  # all views: runs from before dataset.views keep their hash
+        dataset.pop("views", None)
     settings = {
         "method": OmegaConf.to_container(cfg.method, resolve=True),
         "dataset": dataset,
