@@ -191,3 +191,34 @@ def test_resume_false_says_it_starts_over_and_a_bad_mode_is_one_sentence(
     code, _, err = run_app(*fresh, "resume=sometimes", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "resume=sometimes is not a resume mode; use resume=auto, resume=true or resume=false" in err
+
+
+def _hydra_composing_when_ctrl_c_lands() -> None:
+    """Stands in for Hydra's sweep loop: a Ctrl-C while it composes the next job ends as its composition
+    error, exit 1."""
+    try:
+        signal.raise_signal(signal.SIGINT)
+    except KeyboardInterrupt:
+        sys.exit(1)
+
+
+def test_ctrl_c_that_hydra_reports_as_an_error_still_exits_130(monkeypatch, capsys):
+    import mmc_bench.run.app as app
+
+    monkeypatch.setattr(sys, "argv", ["mmc_bench"])
+    monkeypatch.setattr(app, "_app", _hydra_composing_when_ctrl_c_lands)
+    with pytest.raises(SystemExit) as exit_:
+        app.main()
+    assert exit_.value.code == 130
+    assert "run the same command again" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_error_without_ctrl_c_keeps_its_exit_code(monkeypatch):
+    import mmc_bench.run.app as app
+
+    monkeypatch.setattr(sys, "argv", ["mmc_bench"])
+    monkeypatch.setattr(app, "_app", lambda: sys.exit(1))
+    with pytest.raises(SystemExit) as exit_:
+        app.main()
+    assert exit_.value.code == 1

@@ -88,8 +88,28 @@ def test_search_resumes_after_ctrl_c_and_keeps_its_trials(tmp_path):
     # the first trial is the default configuration; a label-free choice among the trials follows them
     assert trials[0].params == {"method.lr_encoder": 1e-05, "method.lr_clustering": 1e-05,
                                 "method.lr_discriminator": 0.001, "method.gamma": 10.0}  # fmt: skip
-    chosen = json.loads((sweep / "selection/selection.json").read_text())["synthetic"]["chosen"]
-    assert chosen["consensus"] is not None and "selection written" in resumed.stdout + resumed.stderr
+    selection = json.loads((sweep / "selection/selection.json").read_text())["synthetic"]
+    assert (
+        selection["chosen"]["consensus"] is not None
+        and "selection written" in resumed.stdout + resumed.stderr
+    )
+    # the default is the incumbent; it and every pick that would replace it ran again with seeds 1 and 2
+    record = json.loads((sweep / "search.json").read_text())
+    incumbent = next(c for c in selection["candidates"] if c["candidate"] == selection["incumbent"])
+    assert Path(record["incumbent_run"]) in {tmp_path / d for d in incumbent["run_dirs"]}
+    assert incumbent["seeds"] == 3
+    seeds = sorted(c["seeds"] for c in selection["candidates"])
+    assert seeds == [1] * (4 - len(record["confirmation"]["jobs"]) // 2) + [3] * (
+        len(record["confirmation"]["jobs"]) // 2
+    )
+    # only a candidate run over several seeds, ahead by more than seed noise, replaces the default
+    three = {c["candidate"] for c in selection["candidates"] if c["seeds"] == 3}
+    for criterion, check in selection["confirmation"].items():
+        assert check["contender"] is None or check["contender"] in three
+        assert check["confirmed"] == bool(check["contender"] and check["gain"] > check["noise"])
+        assert selection["chosen"][criterion] == (
+            check["contender"] if check["confirmed"] else selection["incumbent"]
+        )
 
     # the report's evidence section: the default's seeds outside the search against each criterion's pick
     fixed = [a for a in SEARCH if not a.startswith("hparams_search")]
@@ -129,3 +149,52 @@ def test_a_new_study_starts_from_the_composed_configuration():
     }
     sweeper = yaml.safe_load((conf / "hydra/sweeper/optuna.yaml").read_text())
     assert sweeper["enqueue_default"] is True and sweeper["select"] is True
+
+
+def test_confirmation_runs_the_default_and_each_challenger_again_once(tmp_path):
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    from mmc_bench.run.search import confirmation_jobs, record_runs
+
+    def job(run_dir):
+        return SimpleNamespace(
+            hydra_cfg=OmegaConf.create({"hydra": {"runtime": {"output_dir": str(run_dir)}}})
+        )
+
+    trials = [
+        ["method.gamma=10.0", "dataset=d"],
+        ["method.gamma=2.0", "dataset=d"],
+        ["method.gamma=3.0", "dataset=d"],
+    ]
+    record_runs(tmp_path, trials[:1], [job(tmp_path / "a")], first=True)
+    record_runs(tmp_path, trials[1:], [job(tmp_path / "b"), job(tmp_path / "c")], first=False)
+    selection = {
+        "d": {
+            "incumbent": "A",
+            "candidates": [{"candidate": n, "run_dirs": [str(tmp_path / n.lower())]} for n in "ABC"],
+            # two criteria lead with B, one with the default itself, one has no leader
+            "confirmation": {
+                "consensus": {"challenger": "B"},
+                "cross_space": {"challenger": "B"},
+                "view_silhouette": {"challenger": "A"},
+                "stability": {"challenger": None},
+            },
+        }
+    }
+    (tmp_path / "selection").mkdir()
+    (tmp_path / "selection/selection.json").write_text(json.dumps(selection))
+    assert json.loads((tmp_path / "search.json").read_text())["incumbent_run"] == str(tmp_path / "a")
+    jobs = confirmation_jobs(tmp_path, [1, 2], trials=3)
+    assert jobs == [
+        ["method.gamma=10.0", "dataset=d", "seed=1"],
+        ["method.gamma=10.0", "dataset=d", "seed=2"],
+        ["method.gamma=2.0", "dataset=d", "seed=1"],
+        ["method.gamma=2.0", "dataset=d", "seed=2"],
+    ]
+    # the same command again (after Ctrl-C) finishes these runs even if the choice has moved since
+    selection["d"]["confirmation"]["consensus"]["challenger"] = "C"
+    (tmp_path / "selection/selection.json").write_text(json.dumps(selection))
+    assert confirmation_jobs(tmp_path, [1, 2], trials=3) == jobs
+    assert ["method.gamma=3.0", "dataset=d", "seed=1"] in confirmation_jobs(tmp_path, [1, 2], trials=4)

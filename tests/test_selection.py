@@ -13,6 +13,7 @@ from mmc_bench.analysis.selection import (
     effective_clusters,
     hopkins,
     partial_collapse,
+    present_rows,
     stability,
     view_spaces,
 )
@@ -107,6 +108,27 @@ def test_cross_space_ranks_prefer_the_partition_every_space_supports():
     assert list(table.columns[:2]) == ["view:a", "view:b"]  # the noise space is not scored
     assert list(table.index) == ["truth", "random", "collapsed"]
     assert table.loc["truth", "mean_rank"] == 1.0 and table.loc["collapsed", "mean_silhouette"] == -1.0
+
+
+def test_an_incomplete_view_scores_each_partition_on_the_samples_that_have_it():
+    from sklearn.metrics import silhouette_score
+
+    rng = np.random.default_rng(3)
+    groups = np.repeat([0, 1], 40)
+    a = groups[:, None] * 8.0 + rng.normal(size=(80, 2))
+    b = groups[:, None] * 8.0 + rng.normal(size=(80, 2))
+    mask = np.ones((80, 2), bool)
+    mask[::2, 1] = False  # half the samples lack view b; its zeros would be a cluster of their own
+    b[~mask[:, 1]] = 0.0
+    spaces = view_spaces([a, b], ["a", "b"], seed=0, mask=mask)
+    rows = present_rows(mask, ["a", "b"])
+    assert list(rows) == ["view:b"] and len(spaces["view:b"]) == 40 and len(spaces["view:a"]) == 80
+    candidates = {"truth": permuted(groups), "who_has_b": mask[:, 1].astype(int)}
+    table, _ = cross_space_scores(candidates, spaces, seed=0, rows=rows)
+    present = rows["view:b"]
+    assert table.loc["truth", "view:b"] == pytest.approx(silhouette_score(spaces["view:b"], groups[present]))
+    assert table.loc["who_has_b", "view:b"] == -1.0  # one cluster among the samples that have view b
+    assert list(table.index) == ["truth", "who_has_b"]
 
 
 def test_a_partial_collapse_is_warned_on_the_console(caplog):
@@ -244,3 +266,54 @@ def test_the_evidence_section_counts_auto_choices_against_the_best_and_k_means(t
         "- within 0.05 of the best candidate on 1 of 2; at least k-means on 1 of 2",
         "- a candidate's consensus of its seeds scores at least its seeds' mean ACC for 2 of 6 candidates",
     ]
+
+
+def _scores(**candidates):
+    """A hand-made score table: candidate=(seeds, consensus mean, its seed std, collapsed)."""
+    import pandas as pd
+
+    rows = {
+        name: {
+            "seeds": seeds,
+            "consensus_nmi": mean,
+            "consensus_nmi_std": std,
+            "own_silhouette": np.nan,
+            "view_silhouette": np.nan,
+            "cross_space_rank": np.nan,
+            "stability_ari": np.nan,
+            "collapsed": collapsed,
+        }
+        for name, (seeds, mean, std, collapsed) in candidates.items()
+    }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def test_a_pick_replaces_the_incumbent_only_beyond_seed_noise():
+    from mmc_bench.analysis.choose import choose
+
+    # ahead by 0.10 with seed spreads 0.04 and 0.06: confirmed
+    picks, why = choose(_scores(default=(3, 0.50, 0.04, False), b=(3, 0.60, 0.06, False)), "default")
+    assert picks["consensus"] == "b"
+    assert why["consensus"] == pytest.approx(
+        {"challenger": "b", "contender": "b", "gain": 0.10, "noise": 0.06, "seeds": 3, "confirmed": True}
+    )
+    # ahead by 0.10 but a spread of 0.12: within seed noise, the default stays
+    picks, why = choose(_scores(default=(3, 0.50, 0.04, False), b=(3, 0.60, 0.12, False)), "default")
+    assert picks["consensus"] == "default" and not why["consensus"]["confirmed"]
+    # a one-seed trial leads: it is the challenger to run again, but cannot replace the default itself;
+    # the best candidate with several seeds (c) is weighed against the default instead
+    table = _scores(default=(3, 0.50, 0.04, False), b=(1, 0.90, np.nan, False), c=(3, 0.70, 0.05, False))
+    picks, why = choose(table, "default")
+    assert picks["consensus"] == "c" and why["consensus"]["challenger"] == "b"
+    assert why["consensus"]["contender"] == "c" and why["consensus"]["gain"] == pytest.approx(0.2)
+    picks, why = choose(table.drop(index="c"), "default")
+    assert picks["consensus"] == "default" and why["consensus"]["contender"] is None
+    # a collapsed default does not hold its place; without an incumbent the best is taken as before
+    only = _scores(default=(3, 0.5, 0.04, True), b=(1, 0.6, np.nan, False))
+    assert choose(only, "default")[0]["consensus"] == "b"
+    assert choose(table)[0]["consensus"] == "b"
+    # stability has no per-seed value to weigh a gain against, so it cannot confirm a contender
+    table = _scores(default=(3, 0.5, 0.04, False), b=(3, 0.6, 0.0, False))
+    table["stability_ari"] = [0.2, 0.9]
+    picks, why = choose(table, "default")
+    assert picks["stability"] == "default" and why["stability"]["contender"] == "b"

@@ -33,6 +33,7 @@ class OptunaSearchSweeper(Sweeper):
         params: dict[str, Any] | None = None,
         enqueue_default: bool = True,
         select: bool = True,
+        confirm_seeds: list[int] | None = None,
     ):
         # Hydra builds the sweeper recursively: ``sampler`` arrives as the sampler object its config names.
         self.sampler, self.direction = sampler, direction
@@ -40,6 +41,7 @@ class OptunaSearchSweeper(Sweeper):
         self.n_trials, self.n_jobs = n_trials, n_jobs
         self.params = params or {}
         self.enqueue_default, self.select = enqueue_default, select
+        self.confirm_seeds = list(confirm_seeds or [])
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
@@ -51,7 +53,15 @@ class OptunaSearchSweeper(Sweeper):
         import optuna
 
         from mmc_bench.errors import UserError
-        from mmc_bench.run.search import default_point, run_study, search_space, select_trials, write_results
+        from mmc_bench.run.search import (
+            confirmation_jobs,
+            default_point,
+            record_runs,
+            run_study,
+            search_space,
+            select_trials,
+            write_results,
+        )
 
         try:
             space, fixed = search_space(plain(self.params), arguments)
@@ -66,7 +76,8 @@ class OptunaSearchSweeper(Sweeper):
             direction=self.direction,
             load_if_exists=True,
         )
-        if study.trials:
+        new_study = not study.trials
+        if not new_study:
             # A sampler seeded as before would propose the first trials' parameters again.
             study.sampler.reseed_rng()
         elif self.enqueue_default:
@@ -74,10 +85,23 @@ class OptunaSearchSweeper(Sweeper):
             # that finds nothing better keeps it.
             study.enqueue_trial(default_point(self.config, space))
 
+        # The first launch of a new study runs the enqueued default first: its run is the incumbent.
+        default_pending = [new_study and self.enqueue_default]
+
         def launch(overrides: list[list[str]], first_index: int) -> Any:
-            return self.launcher.launch([tuple(o) for o in overrides], initial_job_idx=first_index)
+            returns = self.launcher.launch([tuple(o) for o in overrides], initial_job_idx=first_index)
+            record_runs(folder, overrides, returns, first=default_pending.pop() if default_pending else False)
+            return returns
 
         run_study(study, space, fixed, self.n_trials, self.n_jobs, launch)
         write_results(study, folder)
-        if self.select:
+        if not self.select:
+            return
+        select_trials(folder)
+        # The trials ran one seed each: the picks that would replace the default, and the default, run again
+        # with more seeds, and the choice is made again (a pick must beat the default by more than seed noise).
+        trials = sum(t.state.name == "COMPLETE" for t in study.trials)
+        jobs = confirmation_jobs(folder, self.confirm_seeds, trials) if self.confirm_seeds else []
+        if jobs:
+            launch(jobs, len(study.trials))
             select_trials(folder)

@@ -11,7 +11,12 @@ labels:
 - ``consensus_nmi``: the mean over seeds of the NMI with the consensus of every run on the dataset;
 - ``stability_ari``: the mean pairwise ARI between the candidate's seeds.
 
-A candidate with a collapsed or partially collapsed run is never chosen. Each criterion's choice is
+A candidate with a collapsed or partially collapsed run is never chosen. With an incumbent (``--incumbent
+RUN_DIR``, or the ``incumbent_run`` a search writes to ROOT/search.json: the paper's default), a criterion
+picks its best candidate among those run over at least two seeds (its contender) only when the contender is
+ahead of the incumbent (also run over two or more) by more than either's seed-to-seed standard deviation;
+otherwise it keeps the incumbent. Its best candidate overall (the challenger, often a one-seed trial) is
+what a search runs again with more seeds. Each criterion's choice is
 written with every candidate's scores to ``selection.json`` and ``selection.md``; the runs' ACC (from
 metrics.json) is added beside them after the choices are made, for the reader, when the data had labels.
 The consensus of each candidate's seeds is scored too (``consensus_of_seeds_acc``), since a consensus of a
@@ -35,10 +40,14 @@ from mmc_bench.analysis.selection import (
     consensus_partition,
     cross_space_scores,
     partial_collapse,
+    present_rows,
     stability,
     view_spaces,
 )
 from mmc_bench.run.storage import write_text_atomic
+
+# A search's record beside its trials (mmc_bench.run.search): the incumbent run, the confirmation runs.
+SEARCH_FILE = "search.json"
 
 # Criterion: (column, higher is better).
 CRITERIA = {
@@ -64,88 +73,164 @@ def load_partitions(cell: pd.DataFrame) -> dict[str, dict[int, dict[str, np.ndar
     return out
 
 
-def dataset_views(run_dir: Path) -> tuple[list[Any], list[str]]:
-    """The preprocessed views of a run's dataset, rebuilt from its config.yaml as the runner built them."""
+def dataset_views(run_dir: Path) -> tuple[list[Any], list[str], np.ndarray]:
+    """The preprocessed views of a run's dataset and their presence mask, rebuilt from its config.yaml as
+    the runner built them."""
     from omegaconf import OmegaConf
 
     from mmc_bench.run.runner import prepare_dataset
 
     cfg = OmegaConf.load(run_dir / "config.yaml")
     data = prepare_dataset(cfg)
-    return data.views, data.view_names
+    return data.views, data.view_names, data.mask
 
 
 def score_candidates(
     partitions: dict[str, dict[int, dict[str, np.ndarray]]],
-    views: tuple[list[Any], list[str]],
+    views: tuple[list[Any], list[str], np.ndarray],
     n_clusters: int,
-    per_run: pd.DataFrame,
+    per_run: dict[str, pd.Series],
     seed: int = 0,
 ) -> tuple[pd.DataFrame, dict[str, float], dict[str, np.ndarray]]:
     """(candidates x scores, each space's Hopkins statistic, each candidate's consensus of its seeds)."""
-    spaces = view_spaces(*views, seed=seed)
+    arrays, names, mask = views
+    spaces = view_spaces(arrays, names, seed, mask)
     for name, runs in partitions.items():
         first = runs[min(runs)]
         if "embedding" in first:
             spaces[f"embedding:{name}"] = view_spaces([first["embedding"]], [name], seed)[f"view:{name}"]
     flat = {f"{name}#{s}": run["labels"] for name, runs in partitions.items() for s, run in runs.items()}
-    table, structure = cross_space_scores(flat, spaces, seed)
+    table, structure = cross_space_scores(flat, spaces, seed, present_rows(mask, names))
     agreement, _ = consensus_agreement(flat, n_clusters, seed)
     rows, consensus_of_seeds = [], {}
     for name, runs in partitions.items():
         keys = [f"{name}#{s}" for s in runs]
         labels = [runs[s]["labels"] for s in runs]
         consensus_of_seeds[name] = consensus_partition(labels, n_clusters, seed)
+        per_seed = {
+            "own_silhouette": per_run["silhouette"].get(name, []),
+            "view_silhouette": per_run["view_silhouette"].get(name, []),
+            "cross_space_rank": table.loc[keys, "mean_rank"],
+            "consensus_nmi": [agreement[k] for k in keys],
+        }
         rows.append(
             {
                 "candidate": name,
                 "seeds": len(runs),
-                "own_silhouette": per_run.at[name, "silhouette"] if name in per_run.index else np.nan,
-                "view_silhouette": per_run.at[name, "view_silhouette"] if name in per_run.index else np.nan,
-                "cross_space_rank": float(table.loc[keys, "mean_rank"].mean()),
+                **{column: _mean_of(values) for column, values in per_seed.items()},
                 "cross_space_silhouette": float(table.loc[keys, "mean_silhouette"].mean()),
-                "consensus_nmi": float(np.mean([agreement[k] for k in keys])),
                 **stability(labels),
                 "collapsed": any(partial_collapse(lab, n_clusters) for lab in labels),
+                **{f"{column}_std": _std_of(values) for column, values in per_seed.items()},
             }
         )
     return pd.DataFrame(rows).set_index("candidate"), structure, consensus_of_seeds
 
 
-def choose(scores: pd.DataFrame) -> dict[str, str | None]:
-    """Each criterion's pick among the candidates that did not collapse (ties: the first in name order)."""
+def _mean_of(values: Any) -> float:
+    values = pd.Series(values, dtype=float).dropna()
+    return float(values.mean()) if len(values) else np.nan
+
+
+def _std_of(values: Any) -> float:
+    """The seed-to-seed standard deviation (n - 1), NaN below two seeds."""
+    values = pd.Series(values, dtype=float).dropna()
+    return float(values.std(ddof=1)) if len(values) > 1 else np.nan
+
+
+def choose(
+    scores: pd.DataFrame, incumbent: str | None = None
+) -> tuple[dict[str, str | None], dict[str, Any]]:
+    """(each criterion's pick among the candidates that did not collapse, ties to the first in name order;
+    with an ``incumbent``, each criterion's confirmation against it, see the module doc). A collapsed
+    incumbent does not hold its place."""
     allowed = scores[~scores["collapsed"]]
+    holds = incumbent is not None and incumbent in allowed.index
     picks: dict[str, str | None] = {}
+    confirmation: dict[str, Any] = {}
     for criterion, (column, higher) in CRITERIA.items():
         values = allowed[column].dropna()
-        if values.empty:
-            picks[criterion] = None
+        picks[criterion] = leader = _best(values, higher)
+        if not holds:
             continue
-        best = values.max() if higher else values.min()
-        picks[criterion] = sorted(values.index[values == best])[0]
-    return picks
+        # The leader may be a one-seed trial: it is the challenger a search runs again. The contender is
+        # the best candidate already run over several seeds; only a contender can replace the incumbent.
+        several = values[(allowed.loc[values.index, "seeds"] >= 2) & (values.index != incumbent)]
+        contender = _best(several, higher)
+        check = confirm(scores, contender, incumbent, column, higher) if contender else {"confirmed": False}
+        picks[criterion] = contender if check["confirmed"] else incumbent
+        confirmation[criterion] = {"challenger": leader, "contender": contender, **check}
+    return picks, confirmation
 
 
-def select_dataset(cell: pd.DataFrame, seed: int = 0) -> dict[str, Any]:
-    """The choice on one dataset column, then (after it) the candidates' ACC for the reader."""
+def _best(values: pd.Series, higher: bool) -> str | None:
+    if values.empty:
+        return None
+    best = values.max() if higher else values.min()
+    return str(sorted(values.index[values == best])[0])
+
+
+def confirm(
+    scores: pd.DataFrame, contender: str, incumbent: str, column: str, higher: bool
+) -> dict[str, Any]:
+    """Whether ``contender`` beats ``incumbent`` on ``column`` by more than seed noise: both over at least two
+    seeds, and the gain larger than the larger of their seed-to-seed standard deviations. A criterion with
+    no per-seed value (stability) cannot confirm a contender."""
+    gain = scores.at[contender, column] - scores.at[incumbent, column]
+    gain = float(gain if higher else -gain)
+    spread = scores.get(f"{column}_std", pd.Series(np.nan, index=scores.index))  # none for stability
+    noise = float(np.max([spread[contender], spread[incumbent]]))
+    seeds = int(min(scores.at[contender, "seeds"], scores.at[incumbent, "seeds"]))
+    return {
+        "gain": gain,
+        "noise": noise,
+        "seeds": seeds,
+        "confirmed": bool(seeds >= 2 and np.isfinite(noise) and gain > noise),
+    }
+
+
+def select_dataset(cell: pd.DataFrame, seed: int = 0, incumbent_run: str | None = None) -> dict[str, Any]:
+    """The choice on one dataset column (``incumbent_run``: the run folder of the configuration a pick must
+    beat, see the module doc), then (after it) the candidates' ACC for the reader."""
     n_clusters = int(cell["n_clusters"].dropna().iloc[0])
     partitions = load_partitions(cell)
-    per_run = cell.reindex(columns=["row", "silhouette", "view_silhouette"]).groupby("row").mean()
+    per_run = {
+        name: runs.groupby("row")[name].apply(list)
+        for name, runs in [(k, cell.reindex(columns=["row", k])) for k in ("silhouette", "view_silhouette")]
+    }
     views = dataset_views(Path(cell["run_dir"].iloc[0]))
     scores, structure, consensus_of_seeds = score_candidates(partitions, views, n_clusters, per_run, seed)
-    picks = choose(scores)
+    incumbent = incumbent_row(cell, incumbent_run)
+    picks, confirmation = choose(scores, incumbent)
     # Labels enter only here, after every choice is fixed: the runs' recorded ACC, and the ACC of each
     # candidate's consensus of seeds scored against the labels its runs saved.
     scores["acc"] = cell.groupby("row")["acc"].mean() if "acc" in cell else np.nan
     scores["consensus_of_seeds_acc"] = [
         consensus_accuracy(cell, name, consensus_of_seeds[name]) for name in scores.index
     ]
+    scores["run_dirs"] = [sorted(cell.loc[cell["row"] == name, "run_dir"]) for name in scores.index]
     return {
         "n_clusters": n_clusters,
         "hopkins": structure,
         "chosen": picks,
+        "incumbent": incumbent,
+        "confirmation": confirmation,
         "candidates": json.loads(scores.reset_index().to_json(orient="records")),
     }
+
+
+def incumbent_row(cell: pd.DataFrame, run_dir: str | None) -> str | None:
+    """The candidate (row) whose runs include ``run_dir``; None without one or when it is not in ``cell``."""
+    if run_dir is None:
+        return None
+    same = cell[cell["run_dir"].map(lambda d: Path(d).resolve() == Path(run_dir).resolve())]
+    return str(same["row"].iloc[0]) if len(same) else None
+
+
+def recorded_incumbent(root: Path) -> str | None:
+    """The incumbent run a search recorded in ROOT/search.json (its first trial: the paper's default)."""
+    path = root / SEARCH_FILE
+    return json.loads(path.read_text()).get("incumbent_run") if path.is_file() else None
 
 
 def consensus_accuracy(cell: pd.DataFrame, name: str, labels: np.ndarray) -> float | None:
@@ -182,6 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: ROOT/selection)")
     parser.add_argument("--datasets", default="", help="only these datasets (comma list)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the sampled scores and the consensus")
+    parser.add_argument(
+        "--incumbent",
+        default=None,
+        metavar="RUN_DIR",
+        help="a run of the configuration each pick must beat by more than seed noise (default: the "
+        "incumbent_run of ROOT/search.json, which a search writes)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print each dataset's choices only")
     args = parser.parse_args(argv)
     try:
@@ -194,7 +286,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no completed run under {', '.join(map(str, args.roots))}", file=sys.stderr)
         return 2
     runs = display_rows(runs)
-    results = {column: select_dataset(cell, args.seed) for column, cell in runs.groupby("column", sort=True)}
+    incumbent = args.incumbent or recorded_incumbent(args.roots[0])
+    results = {
+        column: select_dataset(cell, args.seed, incumbent)
+        for column, cell in runs.groupby("column", sort=True)
+    }
     out = args.out or args.roots[0] / "selection"
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "selection.json", json.dumps(results, indent=2))

@@ -5,7 +5,8 @@ Two tables, from what the roots hold:
 
 - **searches** (folders with an ``optuna.db``): per search, the default configuration's mean ACC over its
   seeds (runs outside any search with the search's fixed overrides), the ACC of the configuration each
-  criterion of mmc_bench.analysis.choose selects among the trials (the mean over every seed of that
+  criterion of mmc_bench.analysis.choose selects among the trials and the search's confirmation runs (a
+  pick replaces the search's default only when ahead of it by more than seed noise; the mean over every seed of that
   configuration found in the roots, since a trial is one seed and the default is several), the best
   trial's ACC (read with labels, for reference only), k-means on the same data, and Spearman's rho of each
   criterion with ACC over the trials;
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from mmc_bench.analysis.choose import CRITERIA, select_dataset
+from mmc_bench.analysis.choose import CRITERIA, recorded_incumbent, select_dataset
 from mmc_bench.analysis.collect import display_rows
 
 # The criteria in the order the table shows them (the new ones first, the old own-embedding silhouette last).
@@ -88,11 +89,16 @@ def _fmt(value: float, std: float = np.nan, n: int | None = None) -> str:
 
 
 def search_row(
-    trials: pd.DataFrame, outside: pd.DataFrame, everywhere: pd.DataFrame, reference: str
+    trials: pd.DataFrame,
+    outside: pd.DataFrame,
+    everywhere: pd.DataFrame,
+    reference: str,
+    incumbent_run: str | None = None,
 ) -> dict[str, Any]:
-    """One search's line of the table (module doc)."""
+    """One search's line of the table (module doc); ``incumbent_run``: the search's default run, which a
+    pick must beat by more than seed noise."""
     trials = display_rows(trials)
-    result = select_dataset(trials)
+    result = select_dataset(trials, incumbent_run=incumbent_run)
     scores = pd.DataFrame(result["candidates"]).set_index("candidate")
     method, column = trials["method"].iloc[0], trials["column"].iloc[0]
     here = outside[(outside["method"] == method) & (outside["column"] == column)]
@@ -130,7 +136,7 @@ def searches_table(runs: pd.DataFrame, searches: list[Path], reference: str) -> 
     for folder in searches:
         trials = runs[inside(runs, [folder]) & (runs["status"] == "completed")]
         for _, cell in trials.groupby("column", sort=True):
-            rows.append(search_row(cell, outside, runs, reference))
+            rows.append(search_row(cell, outside, runs, reference, recorded_incumbent(folder)))
     if not rows:
         return "No search.", []
     table = pd.DataFrame(rows).sort_values(["method", "dataset"])

@@ -125,15 +125,21 @@ def hopkins(features: np.ndarray, seed: int = 0, m: int | None = None) -> float:
     return float(u.sum() / (u.sum() + w.sum()))
 
 
-def view_spaces(views: Sequence[object], names: Sequence[str], seed: int = 0) -> dict[str, np.ndarray]:
+def view_spaces(
+    views: Sequence[object], names: Sequence[str], seed: int = 0, mask: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Each view reduced to at most VIEW_COMPONENTS dimensions (PCA, or truncated SVD for sparse views) and
-    standardised, so that no view's scale or dimension dominates a distance."""
+    standardised, so that no view's scale or dimension dominates a distance. With a presence mask, a view
+    that some samples lack is reduced on the samples that have it (its rows: :func:`present_rows`); the
+    zeros that stand for an absent view would otherwise form a cluster of their own."""
     import scipy.sparse as sp
     from sklearn.decomposition import PCA, TruncatedSVD
     from sklearn.preprocessing import StandardScaler
 
     spaces = {}
-    for name, view in zip(names, views):
+    for v, (name, view) in enumerate(zip(names, views)):
+        if mask is not None and not mask[:, v].all():
+            view = view[np.flatnonzero(mask[:, v])]
         k = min(VIEW_COMPONENTS, view.shape[1], view.shape[0] - 1)
         if sp.issparse(view):
             reduced = TruncatedSVD(
@@ -145,6 +151,13 @@ def view_spaces(views: Sequence[object], names: Sequence[str], seed: int = 0) ->
             reduced = np.asarray(view, dtype=np.float64)
         spaces[f"view:{name}"] = StandardScaler().fit_transform(reduced)
     return spaces
+
+
+def present_rows(mask: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The samples each incomplete view's space holds (complete views are left out: they hold all)."""
+    return {
+        f"view:{name}": np.flatnonzero(mask[:, v]) for v, name in enumerate(names) if not mask[:, v].all()
+    }
 
 
 def admissible(spaces: Mapping[str, np.ndarray], seed: int = 0) -> dict[str, float]:
@@ -174,7 +187,7 @@ def view_silhouette(
     values, structured = [], []
     for v, view in enumerate(views):
         rows = np.flatnonzero(mask[:, v])
-        space = view_spaces([view[rows]], ["v"], seed)["view:v"]
+        space = view_spaces([view], ["v"], seed, mask[:, [v]])["view:v"]
         if len(np.unique(labels[rows])) < 2:
             continue
         values.append(silhouette_or_worst(space, labels[rows], seed))
@@ -186,16 +199,24 @@ def view_silhouette(
 
 
 def cross_space_scores(
-    candidates: Mapping[str, np.ndarray], spaces: Mapping[str, np.ndarray], seed: int = 0
+    candidates: Mapping[str, np.ndarray],
+    spaces: Mapping[str, np.ndarray],
+    seed: int = 0,
+    rows: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """(table: candidates x admissible spaces of silhouettes, plus ``mean_rank`` and ``mean_silhouette``;
-    the Hopkins statistic of every space). With no admissible space every space is used, and said so by
-    the Hopkins values."""
+    the Hopkins statistic of every space). A space named in ``rows`` holds only those samples (a view some
+    samples lack), and each partition is scored on them. With no admissible space every space is used, and
+    said so by the Hopkins values."""
+    rows = rows or {}
     structure = admissible(spaces, seed)
     used = [s for s, h in structure.items() if h >= HOPKINS_MIN] or list(spaces)
     table = pd.DataFrame(
         {
-            s: {c: silhouette_or_worst(spaces[s], labels, seed) for c, labels in candidates.items()}
+            s: {
+                c: silhouette_or_worst(spaces[s], labels[rows[s]] if s in rows else labels, seed)
+                for c, labels in candidates.items()
+            }
             for s in used
         }
     )

@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -331,14 +334,46 @@ def main() -> None:
         sys.exit(auto_main(sys.argv[2:], compose_run_config))
     if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
         _print_help(sys.argv[1:])
+    with _ctrl_c_watch() as seen:
+        try:
+            _app()
+        except KeyboardInterrupt:
+            _exit_interrupted()
+        except SystemExit as exit_:
+            # Hydra reports a Ctrl-C that lands while it composes a sweep's next job as a composition
+            # error (exit 1); the user still pressed Ctrl-C, and the same command continues.
+            if seen and exit_.code not in (0, None):
+                _exit_interrupted()
+            raise
+
+
+@contextlib.contextmanager
+def _ctrl_c_watch() -> Iterator[list[int]]:
+    """A SIGINT handler that acts as Python's default one and also records the signal in the yielded list;
+    nothing is installed where SIGINT is ignored, handled by someone else, or this is not the main thread."""
+    seen: list[int] = []
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield seen
+        return
+
+    def note(signum: int, frame: Any) -> None:
+        seen.append(signum)
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, note)
     try:
-        _app()
-    except KeyboardInterrupt:
-        # Ctrl-C outside a training loop (between a sweep's jobs, while loading data): nothing half-written.
-        print(
-            "interrupted; run the same command again to continue (finished runs are skipped)", file=sys.stderr
-        )
-        sys.exit(130)
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _exit_interrupted() -> None:
+    # Ctrl-C outside a training loop (between a sweep's jobs, while loading data): nothing half-written.
+    print("interrupted; run the same command again to continue (finished runs are skipped)", file=sys.stderr)
+    sys.exit(130)
 
 
 if __name__ == "__main__":

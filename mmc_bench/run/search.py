@@ -12,6 +12,7 @@ interval(a, b))``, ``choice(x, y, ...)``, ``range(a, b[, step])``; a plain value
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +22,7 @@ from typing import Any
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
+from omegaconf import OmegaConf
 
 from mmc_bench.errors import UserError
 from mmc_bench.run.storage import write_text_atomic
@@ -134,6 +136,65 @@ def default_point(config: Any, space: Mapping[str, Any]) -> dict[str, Any]:
                 int(value) if isinstance(dist.low, int) and float(value).is_integer() else float(value)
             )
     return point
+
+
+def record_runs(
+    folder: Path, overrides: Sequence[Sequence[str]], returns: Sequence[Any], first: bool
+) -> None:
+    """Adds each launched job's run folder and overrides to ``folder/search.json``; with ``first`` (the
+    study's first trial: the composed default) its run becomes the incumbent a pick must beat."""
+    from mmc_bench.analysis.choose import SEARCH_FILE
+
+    path = folder / SEARCH_FILE
+    record = json.loads(path.read_text()) if path.is_file() else {"incumbent_run": None, "runs": {}}
+    for index, (lines, job) in enumerate(zip(overrides, returns)):
+        run_dir = OmegaConf.select(job.hydra_cfg or {}, "hydra.runtime.output_dir", default=None)
+        if run_dir is None:
+            continue
+        record["runs"][run_dir] = list(lines)
+        if first and index == 0:
+            record["incumbent_run"] = run_dir
+    write_text_atomic(path, json.dumps(record, indent=2))
+
+
+def confirmation_jobs(folder: Path, seeds: Sequence[int], trials: int) -> list[list[str]]:
+    """The runs that confirm or refute the first selection over ``trials`` completed trials: every
+    criterion's best trial that is not the incumbent, and the incumbent, each again with ``seeds`` (the
+    trials ran one seed each). Chosen once per number of trials and kept in search.json, so that the same
+    command after an interruption finishes these runs rather than choosing others."""
+    from mmc_bench.analysis.choose import SEARCH_FILE
+
+    path, selection_file = folder / SEARCH_FILE, folder / "selection" / "selection.json"
+    if not path.is_file() or not selection_file.is_file():
+        return []
+    record = json.loads(path.read_text())
+    if record.get("confirmation", {}).get("trials") == trials:
+        return record["confirmation"]["jobs"]
+    jobs = challenger_jobs(record, json.loads(selection_file.read_text()), seeds)
+    record["confirmation"] = {"trials": trials, "seeds": list(seeds), "jobs": jobs}
+    write_text_atomic(path, json.dumps(record, indent=2))
+    return jobs
+
+
+def challenger_jobs(
+    record: dict[str, Any], selection: dict[str, Any], seeds: Sequence[int]
+) -> list[list[str]]:
+    """The overrides of the incumbent's and each criterion's challenger's runs with ``seeds``, from the
+    trials' overrides that search.json recorded."""
+    launched = {str(Path(d).resolve()): lines for d, lines in record["runs"].items()}
+    jobs = []
+    for result in selection.values():
+        if result.get("incumbent") is None:
+            continue
+        runs = {c["candidate"]: c["run_dirs"] for c in result["candidates"]}
+        leaders = {c["challenger"] for c in result["confirmation"].values()}
+        challengers = sorted(leaders - {None, result["incumbent"]})
+        for name in [result["incumbent"], *challengers]:
+            lines = next((launched[k] for d in runs[name] if (k := str(Path(d).resolve())) in launched), None)
+            if lines is not None:
+                kept = [line for line in lines if not line.startswith("seed=")]
+                jobs += [[*kept, f"seed={seed}"] for seed in seeds]
+    return jobs
 
 
 def select_trials(folder: Path) -> None:
