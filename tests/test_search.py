@@ -129,6 +129,9 @@ def test_search_resumes_after_ctrl_c_and_keeps_its_trials(tmp_path):
     accs = [json.loads(p.read_text())["acc"] for p in (tmp_path / "d").rglob("metrics.json")]
     mean, std = sum(accs) / 2, abs(accs[0] - accs[1]) / 2**0.5
     assert cells[2] == "4" and cells[3] == f"{mean:.3f} ± {std:.3f} (2)"
+    # a criterion that kept the search's default says so
+    for cell, criterion in zip(cells[4:8], ("view_silhouette", "cross_space", "consensus", "own_silhouette")):
+        assert cell.endswith("(default)") == (selection["chosen"][criterion] == selection["incumbent"])
 
 
 def test_a_new_study_starts_from_the_composed_configuration():
