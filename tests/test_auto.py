@@ -65,6 +65,10 @@ def test_auto_chooses_writes_its_files_lists_failures_and_resumes(tmp_path):
     for candidate in choice["candidates"]:
         assert {"method", "overrides", "run_dirs", "rank", "consensus_nmi", "acc", "nmi"} <= set(candidate)
         assert candidate["acc"] is not None and len(candidate["run_dirs"]) == 3
+    # ranks count the candidates that can be chosen, 1 for the chosen one, none for a collapsed one
+    ranks = sorted(c["rank"] for c in choice["candidates"] if not c["collapsed"])
+    assert ranks[0] == 1 and ranks[-1] <= len(ranks)
+    assert all(c["rank"] is None for c in choice["candidates"] if c["collapsed"])
     predictions = (tmp_path / "a/predictions.csv").read_text().splitlines()
     assert predictions[0] == "sample,predicted" and len(predictions) == 91
 

@@ -52,6 +52,7 @@ class OptunaSearchSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> None:
         import optuna
 
+        from mmc_bench.analysis.choose import recorded_incumbent
         from mmc_bench.errors import UserError
         from mmc_bench.run.search import (
             confirmation_jobs,
@@ -76,17 +77,14 @@ class OptunaSearchSweeper(Sweeper):
             direction=self.direction,
             load_if_exists=True,
         )
-        new_study = not study.trials
-        if not new_study:
+        if study.trials:
             # A sampler seeded as before would propose the first trials' parameters again.
             study.sampler.reseed_rng()
-        elif self.enqueue_default:
-            # The configuration as composed (the paper's default) is the first trial, so that a selection
-            # that finds nothing better keeps it.
+        # The configuration as composed (the paper's default) is the first trial, so that a selection that
+        # finds nothing better keeps it; its run is the incumbent. Again after a Ctrl-C that stopped it.
+        default_pending = [self.enqueue_default and recorded_incumbent(folder) is None]
+        if default_pending[0]:
             study.enqueue_trial(default_point(self.config, space))
-
-        # The first launch of a new study runs the enqueued default first: its run is the incumbent.
-        default_pending = [new_study and self.enqueue_default]
 
         def launch(overrides: list[list[str]], first_index: int) -> Any:
             returns = self.launcher.launch([tuple(o) for o in overrides], initial_job_idx=first_index)

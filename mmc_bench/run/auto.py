@@ -157,8 +157,8 @@ def decide(runs_dir: Path, seed: int = 0) -> dict[str, Any]:
     result = select_dataset(done, seed)
     column, higher = CRITERIA[CRITERION]
     table = pd.DataFrame(result["candidates"]).set_index("candidate")
-    order = table[column].rank(ascending=not higher, method="min")
-    order[table["collapsed"]] = np.nan
+    # collapsed candidates are excluded, so they take no rank
+    order = table[column].mask(table["collapsed"].astype(bool)).rank(ascending=not higher, method="min")
     candidates = []
     for name, row in table.iterrows():
         cell = done[done["row"] == name]
