@@ -201,3 +201,7 @@ def test_confirmation_runs_the_default_and_each_challenger_again_once(tmp_path):
     (tmp_path / "selection/selection.json").write_text(json.dumps(selection))
     assert confirmation_jobs(tmp_path, [1, 2], trials=3) == jobs
     assert ["method.gamma=3.0", "dataset=d", "seed=1"] in confirmation_jobs(tmp_path, [1, 2], trials=4)
+    # a collapsed default holds no place: nothing is confirmed against it
+    selection["d"]["candidates"][0]["collapsed"] = True
+    (tmp_path / "selection/selection.json").write_text(json.dumps(selection))
+    assert confirmation_jobs(tmp_path, [1, 2], trials=5) == []

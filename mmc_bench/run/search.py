@@ -184,8 +184,9 @@ def challenger_jobs(
     launched = {str(Path(d).resolve()): lines for d, lines in record["runs"].items()}
     jobs = []
     for result in selection.values():
-        if result.get("incumbent") is None:
-            continue
+        collapsed = {c["candidate"] for c in result["candidates"] if c.get("collapsed")}
+        if result.get("incumbent") in collapsed | {None}:
+            continue  # a collapsed default holds no place, so there is nothing to confirm against
         runs = {c["candidate"]: c["run_dirs"] for c in result["candidates"]}
         leaders = {c["challenger"] for c in result["confirmation"].values()}
         challengers = sorted(leaders - {None, result["incumbent"]})
