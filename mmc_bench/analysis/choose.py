@@ -195,20 +195,20 @@ def select_dataset(cell: pd.DataFrame, seed: int = 0, incumbent_run: str | None 
     n_clusters = int(cell["n_clusters"].dropna().iloc[0])
     partitions = load_partitions(cell)
     per_run = {
-        name: runs.groupby("row")[name].apply(list)
-        for name, runs in [(k, cell.reindex(columns=["row", k])) for k in ("silhouette", "view_silhouette")]
+        key: cell.reindex(columns=["row", key]).groupby("row")[key].apply(list)
+        for key in ("silhouette", "view_silhouette")
     }
     views = dataset_views(Path(cell["run_dir"].iloc[0]))
     scores, structure, consensus_of_seeds = score_candidates(partitions, views, n_clusters, per_run, seed)
     incumbent = incumbent_row(cell, incumbent_run)
     picks, confirmation = choose(scores, incumbent)
+    scores["run_dirs"] = [sorted(cell.loc[cell["row"] == name, "run_dir"]) for name in scores.index]
     # Labels enter only here, after every choice is fixed: the runs' recorded ACC, and the ACC of each
     # candidate's consensus of seeds scored against the labels its runs saved.
     scores["acc"] = cell.groupby("row")["acc"].mean() if "acc" in cell else np.nan
     scores["consensus_of_seeds_acc"] = [
         consensus_accuracy(cell, name, consensus_of_seeds[name]) for name in scores.index
     ]
-    scores["run_dirs"] = [sorted(cell.loc[cell["row"] == name, "run_dir"]) for name in scores.index]
     return {
         "n_clusters": n_clusters,
         "hopkins": structure,

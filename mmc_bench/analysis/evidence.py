@@ -5,9 +5,9 @@ Two tables, from what the roots hold:
 
 - **searches** (folders with an ``optuna.db``): per search, the default configuration's mean ACC over its
   seeds (runs outside any search with the search's fixed overrides), the ACC of the configuration each
-  criterion of mmc_bench.analysis.choose selects among the trials and the search's confirmation runs (a
-  pick replaces the search's default only when ahead of it by more than seed noise; the mean over every seed of that
-  configuration found in the roots, since a trial is one seed and the default is several), the best
+  criterion of mmc_bench.analysis.choose selects among the trials and the search's confirmation runs (the
+  mean over every seed of that configuration found in the roots, since a trial is one seed and the default
+  is several; a pick replaces the search's default only when ahead of it by more than seed noise), the best
   trial's ACC (read with labels, for reference only), k-means on the same data, and Spearman's rho of each
   criterion with ACC over the trials;
 - **auto** (folders with a ``choice.json``): the chosen candidate's ACC against the best candidate's and

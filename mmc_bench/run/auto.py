@@ -167,7 +167,6 @@ def decide(runs_dir: Path, seed: int = 0) -> dict[str, Any]:
                 "candidate": name,
                 "method": str(cell["method"].iloc[0]),
                 "overrides": str(cell["variant"].iloc[0] if "variant" in cell else ""),
-                "run_dirs": sorted(cell["run_dir"]),
                 "rank": None if pd.isna(order[name]) else int(order[name]),
                 **{k: _plain(v) for k, v in row.items() if k not in ("acc", "consensus_of_seeds_acc")},
                 # read after the choice, for the reader
