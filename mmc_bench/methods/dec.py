@@ -259,7 +259,8 @@ class DEC(DeepEmbeddedClustering):
     config: DECConfig
     schedules = schedules(
         test="method.encoder_layers=[16,4] method.pretrain_epochs=2 method.max_iter=40 method.update_interval=10 method.kmeans_n_init=2",
-        quick="method.pretrain_epochs=20 method.max_iter=2000",
+        # quick: 5 target refreshes (the clustering phase of `mmc-bench auto` at budget quick).
+        quick="method.pretrain_epochs=20 method.max_iter=700",
         bench="method.pretrain_epochs=6 method.max_iter=560 method.tol=0 method.kmeans_n_init=3",
         scaling="method.pretrain_epochs=2 method.max_iter=420 method.tol=0 method.kmeans_n_init=1",
     )
