@@ -82,13 +82,15 @@ class OptunaSearchSweeper(Sweeper):
             study.sampler.reseed_rng()
         # The configuration as composed (the paper's default) is the first trial, so that a selection that
         # finds nothing better keeps it; its run is the incumbent. Again after a Ctrl-C that stopped it.
-        default_pending = [self.enqueue_default and recorded_incumbent(folder) is None]
-        if default_pending[0]:
+        default_pending = self.enqueue_default and recorded_incumbent(folder) is None
+        if default_pending:
             study.enqueue_trial(default_point(self.config, space))
 
         def launch(overrides: list[list[str]], first_index: int) -> Any:
+            nonlocal default_pending
             returns = self.launcher.launch([tuple(o) for o in overrides], initial_job_idx=first_index)
-            record_runs(folder, overrides, returns, first=default_pending.pop() if default_pending else False)
+            record_runs(folder, overrides, returns, first=default_pending)
+            default_pending = False
             return returns
 
         run_study(study, space, fixed, self.n_trials, self.n_jobs, launch)
